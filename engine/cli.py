@@ -1,0 +1,217 @@
+"""The ``sonify`` command line.
+
+Exit status: 0 done, 1 an unexpected failure, 2 bad input (a missing file, a folder without
+images, a camera that does not open, a bad option), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+from engine.capture import DEMO_LOOKS, SourceError, open_source
+from engine.capture.files import ImageSource
+
+logger = logging.getLogger("engine")
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """A user error the CLI reports in one line and exits 2 for."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sonify",
+        description="Turn what a camera, a picture or a video sees into music.",
+    )
+    parser.add_argument("--version", action="version", version=f"sonify {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    looks = ", ".join(f"demo:{k}" for k in DEMO_LOOKS)
+    feat = sub.add_parser(
+        "features", help="analyse a picture, a video, a folder of images, a camera or the demo",
+        description="Print the features the engine sees in INPUT: an image file, a folder or "
+        f"glob of images, a video file, camera:N, a /dev/video* device, or demo ({looks}).",
+    )
+    feat.add_argument("input", nargs="?", help="what to analyse (see above)")
+    feat.add_argument("--list", action="store_true", help="document every feature and exit")
+    feat.add_argument("--json", action="store_true",
+                      help="one JSON object per frame, one per line")
+    feat.add_argument("--raw", action="store_true",
+                      help="per-frame values instead of smoothed ones")
+    feat.add_argument("--frames", type=_positive_int, default=None,
+                      help="frames to analyse (default: all of a video or sequence; 1 for an "
+                      "image; 90 for the demo or a camera)")
+    feat.add_argument("--fps", type=_positive_float, default=None,
+                      help="frame rate of a sequence or the demo (default: the video's, else 30)")
+    feat.add_argument("--width", type=int, default=None,
+                      help="analysis width in pixels (default 480; 0 = full resolution)")
+    feat.add_argument("--seed", type=int, default=0, help="the demo's random seed")
+
+    bench = sub.add_parser(
+        "bench", help="measure the analysis against its baselines",
+        description="Time the engine's kernels, the plain OpenCV/NumPy reference, the default "
+        "analysis and a read pass, interleaved, at several resolutions.",
+    )
+    bench.add_argument("--json", action="store_true", help="one JSON object per resolution")
+    bench.add_argument("--rounds", type=_positive_int, default=7, help="timed rounds (default 7)")
+    bench.add_argument("--resolutions", default="480p,720p,1080p,4k",
+                       help="comma-separated, from 480p, 720p, 1080p, 4k")
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="sonify: %(levelname)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from engine.features.analyzer import Analyzer, AnalyzerConfig
+    from engine.features.registry import FEATURES, SCALAR_NAMES
+
+    if args.list:
+        print(_feature_list())
+        return 0
+    if not args.input:
+        raise CliError("features needs an INPUT (an image, video, folder, camera:N or demo), "
+                       "or --list")
+    if args.width is not None and args.width < 0:
+        raise CliError(f"--width must be 0 (full resolution) or a positive width, got {args.width}")
+    source = open_source(args.input, fps=args.fps, seed=args.seed)
+    frames = args.frames
+    if frames is None:
+        if isinstance(source, ImageSource):
+            frames = 1
+        elif source.live or args.input.lower().startswith("demo"):
+            frames = 90
+    config = AnalyzerConfig()
+    if args.width is not None:
+        config.width = args.width
+    analyzer = Analyzer(config)
+    seen = []
+    with source:
+        for n, frame in enumerate(source):
+            if frames is not None and n >= frames:
+                break
+            feats = analyzer.analyze(frame)
+            if args.json:
+                print(json.dumps(feats.to_dict(raw=args.raw)), flush=True)
+            seen.append(feats)
+    if not seen:
+        raise CliError(f"no frames could be read from {args.input!r}")
+    if not args.json:
+        print(_feature_table(seen, args.input, raw=args.raw, names=SCALAR_NAMES, specs=FEATURES))
+    return 0
+
+
+def _feature_list() -> str:
+    from engine.features.registry import ARRAYS, MOOD_LABELS, SCALARS
+
+    lines = ["Scalar features (smoothed; ranges inclusive):", ""]
+    for s in SCALARS:
+        rng = f"{s.lo:g}..{s.hi:g}" if s.hi is not None else f"{s.lo:g}.."
+        smooth = f"tau {s.tau_s:g} s" if s.tau_s else "unsmoothed"
+        lines.append(f"  {s.name:<14} {rng:<7} {smooth:<12} {s.description}")
+    lines += ["", "Array features:", ""]
+    for s in ARRAYS:
+        shape = "x".join(str(d) for d in s.shape)
+        lines.append(f"  {s.name:<14} {shape:<7} {s.description}")
+    lines += ["", f"Mood labels: {', '.join(MOOD_LABELS)} (nearest prototype on the "
+              "valence/arousal plane)."]
+    return "\n".join(lines)
+
+
+def _feature_table(seen: list, input_name: str, raw: bool, names: Sequence[str],
+                   specs: dict) -> str:
+    last = seen[-1]
+    values = last.raw if raw else last.values
+    size = f"{last.size[0]}x{last.size[1]}"
+    lines = [f"{input_name}: {len(seen)} frame(s) analysed at {size}, "
+             f"last frame {last.index}, mood {last.mood}", ""]
+    multi = len(seen) > 1
+    header = f"  {'feature':<14} {'value':>8}  {'':<20}"
+    if multi:
+        header += f" {'min':>8} {'mean':>8} {'max':>8}"
+    lines.append(header)
+    for name in names:
+        v = values[name]
+        hi = specs[name].hi
+        frac = v / hi if hi else min(1.0, v / 50.0)
+        bar = "#" * round(max(0.0, min(1.0, frac)) * 20)
+        line = f"  {name:<14} {v:>8.3f}  {bar:<20}"
+        if multi:
+            series = [(f.raw if raw else f.values)[name] for f in seen]
+            line += f" {min(series):>8.3f} {sum(series) / len(series):>8.3f} {max(series):>8.3f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.bench import RESOLUTIONS, format_table, rows_json, run_analysis_bench
+
+    resolutions = [r.strip().lower() for r in args.resolutions.split(",") if r.strip()]
+    bad = [r for r in resolutions if r not in RESOLUTIONS]
+    if bad or not resolutions:
+        raise CliError(f"unknown resolution(s) {', '.join(bad) or '(none)'}; "
+                       f"choose from {', '.join(RESOLUTIONS)}")
+
+    def progress(msg: str) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r{msg:<40}", end="", file=sys.stderr, flush=True)
+
+    rows = run_analysis_bench(resolutions, rounds=args.rounds, progress=progress)
+    if not args.json and sys.stderr.isatty():
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
+    print(rows_json(rows) if args.json else format_table(rows))
+    return 0
+
+
+COMMANDS = {"features": cmd_features, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    if not args.command:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return COMMANDS[args.command](args)
+    except (SourceError, CliError) as exc:
+        print(f"sonify: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `sonify features demo --json | head`: the reader left; that is not an error
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
