@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Install everything the tests need, then run the whole suite (lint, types, tests).
-# This is the README's test command; .ci/run calls it unchanged.
+# Install everything the tests need into .venv, then run the whole suite: lint, types, tests.
+# This is the README's test command; .ci/run calls it unchanged. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: OpenCV's wheel needs libGL and glib at import time.
+# System packages (as root with apt, e.g. in CI): OpenCV's wheel needs libGL and glib at
+# import time; Debian's python3 needs python3-venv for `python3 -m venv`.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     need=()
     for pkg in libgl1 libglib2.0-0; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
+    python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
     if [ ${#need[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
@@ -17,7 +19,8 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     fi
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
-python3 -m ruff check engine tests
-python3 -m mypy
-python3 -m pytest -q "$@"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m ruff check engine tests
+.venv/bin/python -m mypy
+.venv/bin/python -m pytest -q "$@"

@@ -36,15 +36,18 @@ class OnePole:
         self._t = t
         if self.circular:
             angle = 2.0 * math.pi * x
+            if alpha >= 1.0:
+                self._c = self._s = 0.0
             self._c += alpha * (math.cos(angle) - self._c)
             self._s += alpha * (math.sin(angle) - self._s)
             if self._c == 0.0 and self._s == 0.0:
                 self.value = x
             else:
                 self.value = (math.atan2(self._s, self._c) / (2.0 * math.pi)) % 1.0
+        elif alpha >= 1.0 or self.value is None:
+            self.value = x
         else:
-            prev = x if self.value is None else self.value
-            self.value = prev + alpha * (x - prev)
+            self.value += alpha * (x - self.value)
         return self.value
 
 

@@ -32,11 +32,11 @@ def starfield(points: list[tuple[int, int]], w: int = 480, h: int = 270,
 
 
 def scattered_points(n: int, w: int, h: int, spacing: int, seed: int = 0) -> list[tuple[int, int]]:
-    """``n`` points at least ``spacing`` apart and away from the border."""
+    """``n`` points at least ``spacing`` apart and at least ``spacing`` from the border."""
     rng = np.random.default_rng(seed)
     pts: list[tuple[int, int]] = []
     while len(pts) < n:
-        x, y = int(rng.integers(10, w - 10)), int(rng.integers(10, h - 10))
+        x, y = int(rng.integers(spacing, w - spacing)), int(rng.integers(spacing, h - spacing))
         if all(abs(x - px) >= spacing or abs(y - py) >= spacing for px, py in pts):
             pts.append((x, y))
     return pts
