@@ -71,6 +71,36 @@ def build_parser() -> argparse.ArgumentParser:
                       help="analysis width in pixels (default 480; 0 = full resolution)")
     feat.add_argument("--seed", type=int, default=0, help="the demo's random seed")
 
+    run = sub.add_parser(
+        "run", help="play live: source -> features -> scene -> MIDI/OSC",
+        description="Play a scene live from a camera, a file or the demo, to MIDI and OSC. With "
+        "no options: the first camera (or the demo when there is none), the gallery scene, a "
+        "virtual MIDI port where the platform has one, else a MIDI file recording.",
+    )
+    run.add_argument("--source", help="camera:N, /dev/video*, a file, folder, glob or "
+                     "demo[:look] (default: from the config, 'auto')")
+    run.add_argument("--scene", help="a scene name (see scenes/) or a .toml path")
+    run.add_argument("--config", help="a runtime config file (default: configs/default.toml)")
+    run.add_argument("--midi", metavar="PORT",
+                     help="connect to an existing MIDI port whose name contains PORT")
+    run.add_argument("--virtual", metavar="NAME", help="create a virtual MIDI port NAME")
+    run.add_argument("--no-midi", action="store_true", help="no MIDI port at all")
+    run.add_argument("--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"),
+                     help="the MIDI system to use (default: auto)")
+    run.add_argument("--osc", metavar="HOST:PORT", action="append", default=[],
+                     help="send OSC to HOST:PORT (repeatable)")
+    run.add_argument("--record", metavar="FILE.mid", help="record everything sent to a MIDI file")
+    run.add_argument("--duration", type=_positive_float, metavar="SECONDS",
+                     help="stop cleanly after this many seconds")
+    run.add_argument("--preview", action="store_true",
+                     help="show the frame with the live features in a window")
+
+    ports = sub.add_parser("ports", help="list MIDI ports",
+                           description="List the MIDI input and output ports of each system.")
+    ports.add_argument("--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"),
+                       default="auto")
+    ports.add_argument("--json", action="store_true")
+
     bench = sub.add_parser(
         "bench", help="measure the analysis against its baselines",
         description="Time the engine's kernels, the plain OpenCV/NumPy reference, the default "
@@ -80,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=_positive_int, default=7, help="timed rounds (default 7)")
     bench.add_argument("--resolutions", default="480p,720p,1080p,4k",
                        help="comma-separated, from 480p, 720p, 1080p, 4k")
+    bench.add_argument("--scheduler", action="store_true",
+                       help="instead: dispatch lateness on a 1 ms grid beside full-rate 1080p "
+                       "analysis, against a naive sleep-and-send baseline")
+    bench.add_argument("--seconds", type=_positive_float, default=4.0,
+                       help="with --scheduler: seconds per phase (default 4)")
     return parser
 
 
@@ -173,6 +208,19 @@ def _feature_table(seen: list, input_name: str, raw: bool, names: Sequence[str],
 def cmd_bench(args: argparse.Namespace) -> int:
     from engine.bench import RESOLUTIONS, format_table, rows_json, run_analysis_bench
 
+    if args.scheduler:
+        from engine.config import load_config
+        from engine.timing.loadbench import format_scheduler, run_scheduler_bench
+
+        config = load_config()
+        result = run_scheduler_bench(seconds=args.seconds,
+                                     realtime_priority=config.music.realtime_priority)
+        if args.json:
+            print(json.dumps(result.__dict__))
+        else:
+            print(format_scheduler(result))
+        return 0
+
     resolutions = [r.strip().lower() for r in args.resolutions.split(",") if r.strip()]
     bad = [r for r in resolutions if r not in RESOLUTIONS]
     if bad or not resolutions:
@@ -190,7 +238,117 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"features": cmd_features, "bench": cmd_bench}
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from engine.config import ConfigError, load_config, parse_host_port
+    from engine.runtime import RunError, Runtime, build_outputs
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if args.source:
+        config.source.input = args.source
+    if args.scene:
+        config.scene.name = args.scene
+    if args.midi:
+        config.midi.port = args.midi
+    if args.virtual:
+        config.midi.virtual = args.virtual
+        config.midi.port = ""
+    if args.no_midi:
+        config.midi.enabled = False
+    if args.midi_api:
+        config.midi.api = args.midi_api
+    for target in args.osc:
+        try:
+            parse_host_port(target)
+        except ValueError as exc:
+            raise CliError(f"--osc: {exc}") from None
+    config.osc.targets = [*config.osc.targets, *args.osc]
+    if args.preview:
+        from engine.preview import PreviewUnavailable, check_display
+
+        try:
+            check_display()
+        except PreviewUnavailable as exc:
+            raise CliError(str(exc)) from None
+    try:
+        outputs, notes = build_outputs(config, midi_file=args.record)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    from engine.scene.schema import SceneError
+
+    tty = sys.stderr.isatty()
+    last_line = [0.0]
+
+    def show_status(status: object) -> None:
+        import time
+
+        line = status.line()  # type: ignore[attr-defined]
+        if tty:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif time.monotonic() - last_line[0] >= 5.0:
+            last_line[0] = time.monotonic()
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        runtime = Runtime(config, outputs, status_cb=show_status, preview=args.preview)
+    except SceneError as exc:
+        for out in outputs:
+            out.close()
+        raise CliError(str(exc)) from None
+    except BaseException:
+        for out in outputs:
+            out.close()
+        raise
+    if runtime.source_note:
+        print(f"sonify: {runtime.source_note}", file=sys.stderr)
+    for note in notes:
+        print(f"sonify: {note}", file=sys.stderr)
+    print(f"sonify: scene {runtime.scene.name}, source {runtime.source.name}; Ctrl-C stops",
+          file=sys.stderr)
+
+    def on_signal(signum: int, frame: object) -> None:
+        runtime.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        status = runtime.run(args.duration)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if tty:
+        print(file=sys.stderr)
+    print(f"sonify: stopped: {runtime.scheduler.notes_sent} notes, "
+          f"{runtime.scheduler.events_sent} events sent; all notes ended", file=sys.stderr)
+    del status
+    return 0
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from engine.outputs.midi import MidiPortError, list_ports
+
+    try:
+        info = list_ports(args.midi_api)
+    except MidiPortError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"MIDI system: {info['api']}")
+    for kind in ("outputs", "inputs"):
+        names = info[kind]
+        print(f"{kind}:" + ("" if names else " (none)"))
+        for name in names:
+            print(f"  {name}")
+    return 0
+
+
+COMMANDS = {"features": cmd_features, "bench": cmd_bench, "run": cmd_run, "ports": cmd_ports}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,15 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages (as root with apt, e.g. in CI): OpenCV's wheel needs libGL and glib at
-# import time; Debian's python3 needs python3-venv for `python3 -m venv`.
+# import time; python-rtmidi's wheel needs libasound; Debian's python3 needs python3-venv for
+# `python3 -m venv`. The output tests' real peers: jackd2 (jackd, jack_lsp, jack_midi_dump,
+# jack_connect), liblo-tools (oscdump), coreutils (stdbuf).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     need=()
-    for pkg in libgl1 libglib2.0-0; do
+    for pkg in libgl1 libglib2.0-0 libasound2 jackd2 liblo-tools coreutils; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
     if [ ${#need[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
+        # jackd2 asks whether to enable real-time priority: no (the tests run it --no-realtime)
+        echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${need[@]}"
     fi

@@ -1,0 +1,133 @@
+"""Events: what the scene decides, as immutable records with a time on the engine clock.
+
+The scene emits Events; the scheduler dispatches each at its time ``t`` (engine-clock seconds,
+the same clock as ``Frame.t``); only outputs turn them into bytes. A ``Note`` is the scene's
+whole note (pitch, velocity, length): the scheduler splits it into ``NoteOn`` and ``NoteOff``
+and keeps the note-off ledger, so no output ever sees a note-on without its note-off.
+
+MIDI numbers are raw: channel 0..15, pitch/control/value/velocity/program 0..127, bend
+-8192..8191. Constructors validate, so a bad event fails where it is made, not in an output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _check(name: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be {lo}..{hi}, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A whole note from the scene: on at ``t``, off ``duration_s`` later."""
+
+    t: float
+    channel: int
+    pitch: int
+    velocity: int
+    duration_s: float
+    voice: str = ""
+
+    def __post_init__(self) -> None:
+        _check("channel", self.channel, 0, 15)
+        _check("pitch", self.pitch, 0, 127)
+        _check("velocity", self.velocity, 1, 127)
+        if not self.duration_s > 0:
+            raise ValueError(f"note duration must be > 0 s, got {self.duration_s}")
+
+
+@dataclass(frozen=True, slots=True)
+class NoteOn:
+    t: float
+    channel: int
+    pitch: int
+    velocity: int
+    voice: str = ""
+    note_id: int = 0  # the ledger's id, matching the NoteOff that ends this note
+
+    def __post_init__(self) -> None:
+        _check("channel", self.channel, 0, 15)
+        _check("pitch", self.pitch, 0, 127)
+        _check("velocity", self.velocity, 1, 127)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteOff:
+    t: float
+    channel: int
+    pitch: int
+    voice: str = ""
+    note_id: int = 0
+
+    def __post_init__(self) -> None:
+        _check("channel", self.channel, 0, 15)
+        _check("pitch", self.pitch, 0, 127)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlChange:
+    t: float
+    channel: int
+    control: int
+    value: int
+    voice: str = ""
+
+    def __post_init__(self) -> None:
+        _check("channel", self.channel, 0, 15)
+        _check("control", self.control, 0, 127)
+        _check("value", self.value, 0, 127)
+
+
+@dataclass(frozen=True, slots=True)
+class PitchBend:
+    t: float
+    channel: int
+    value: int  # -8192..8191, 0 = centre
+    voice: str = ""
+
+    def __post_init__(self) -> None:
+        _check("channel", self.channel, 0, 15)
+        _check("pitch bend", self.value, -8192, 8191)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramChange:
+    t: float
+    channel: int
+    program: int
+    voice: str = ""
+
+    def __post_init__(self) -> None:
+        _check("channel", self.channel, 0, 15)
+        _check("program", self.program, 0, 127)
+
+
+@dataclass(frozen=True, slots=True)
+class OscMessage:
+    """An OSC message; ``address`` is relative to the output's prefix unless it starts with
+    the prefix already. Args are int, float, str or bool."""
+
+    t: float
+    address: str
+    args: tuple[int | float | str | bool, ...] = field(default=())
+    voice: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.address.startswith("/"):
+            raise ValueError(f"OSC address must start with '/', got {self.address!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Tempo:
+    """The tempo from ``t`` on (recorded into MIDI files; outputs may ignore it)."""
+
+    t: float
+    bpm: float
+
+
+MidiEvent = NoteOn | NoteOff | ControlChange | PitchBend | ProgramChange
+Event = (Note | NoteOn | NoteOff | ControlChange | PitchBend | ProgramChange | OscMessage
+         | Tempo)
+MIDI_EVENTS = (NoteOn, NoteOff, ControlChange, PitchBend, ProgramChange)

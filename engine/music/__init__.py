@@ -1,0 +1,1 @@
+"""Music: theory (notes, scales, chords, voicing) and rhythm (Euclid, steps, swing, humanise)."""

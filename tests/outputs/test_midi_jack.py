@@ -1,0 +1,121 @@
+"""MidiOutput against real JACK peers: a dummy-driver jackd and jack_midi_dump."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from engine.events import ControlChange, NoteOff, NoteOn, PitchBend, ProgramChange
+from engine.outputs.base import Output
+from engine.outputs.midi import MidiOutput, MidiPortError, list_ports, panic_messages
+
+
+def test_notes_controls_bend_and_panic_arrive_as_exact_bytes(midi_dump: Any) -> None:
+    out = MidiOutput(port=midi_dump.port, api="jack")
+    assert out.connected and out.target == midi_dump.port and out.api == "jack"
+    out.send(NoteOn(0.0, 0, 60, 100))
+    out.send(ControlChange(0.0, 1, 74, 12))
+    out.send(PitchBend(0.0, 2, -8192))
+    out.send(PitchBend(0.0, 2, 8191))
+    out.send(ProgramChange(0.0, 9, 5))
+    out.send(NoteOff(0.0, 0, 60))
+    out.panic()
+    out.close()
+    assert midi_dump.wait_for(6 + 48) == [
+        [0x90, 60, 100], [0xB1, 74, 12], [0xE2, 0, 0], [0xE2, 0x7F, 0x7F], [0xC9, 5],
+        [0x80, 60, 64], *panic_messages()]
+    assert out.stats.sent == 6 and out.stats.dropped == 0
+
+
+def test_a_port_name_pattern_is_enough(midi_dump: Any) -> None:
+    out = MidiOutput(port=midi_dump.client.upper(), api="jack")  # a part of the name, any case
+    assert out.target == midi_dump.port
+    out.send(NoteOn(0.0, 3, 64, 1))
+    out.close()
+    assert midi_dump.wait_for(1) == [[0x93, 64, 1]]
+
+
+def test_list_ports_shows_the_destination_and_our_virtual_port(midi_dump: Any) -> None:
+    virt = MidiOutput(virtual="listme", api="jack", client_name="sonify-list")
+    try:
+        info = list_ports("jack")
+    finally:
+        virt.close()
+    assert info["api"] == "jack"
+    assert midi_dump.port in info["outputs"]
+    assert "sonify-list:listme" in info["inputs"]  # what a MIDI input could read from
+
+
+def test_a_missing_port_without_waiting_is_an_error_listing_the_ports(midi_dump: Any) -> None:
+    with pytest.raises(MidiPortError) as err:
+        MidiOutput(port="no-such-synth", api="jack", wait=False)
+    msg = str(err.value)
+    assert "'no-such-synth'" in msg and "jack" in msg
+    assert repr(midi_dump.port) in msg and "sonify ports" in msg
+
+
+def test_waiting_for_a_port_drops_events_until_it_appears(
+        midi_dump_factory: Callable[[], Any], jack_server: Any) -> None:
+    dump = midi_dump_factory()
+    out = MidiOutput(port=dump.port, api="jack", wait=True)
+    reconnects: list[Output] = []
+    out.on_reconnect = reconnects.append
+    assert not out.connected
+    out.send(NoteOn(0.0, 0, 60, 100))
+    out.panic()  # nothing to silence yet: neither sent nor counted
+    assert out.stats.dropped == 1 and out.stats.sent == 0
+    out.poll()
+    assert not out.connected
+
+    dump.start()
+    out.poll()
+    assert out.connected and out.target == dump.port
+    assert reconnects == []  # a first connection: the peer holds nothing of ours
+    out.send(NoteOn(0.0, 0, 62, 100))
+    out.close()
+    assert dump.wait_for(1) == [[0x90, 62, 100]]  # the note before the port never arrives
+
+
+def test_a_destination_that_quits_and_returns_is_reconnected_with_a_callback(
+        midi_dump: Any) -> None:
+    out = MidiOutput(port=midi_dump.port, api="jack")
+    reconnects: list[Output] = []
+
+    def reconnected(o: Output) -> None:  # what the scheduler does: end notes, panic
+        reconnects.append(o)
+        o.panic()
+
+    out.on_reconnect = reconnected
+    out.send(NoteOn(0.0, 0, 60, 100))
+    assert midi_dump.wait_for(1) == [[0x90, 60, 100]]
+
+    midi_dump.stop()
+    out.poll()  # notices the port is gone
+    assert not out.connected
+    out.send(NoteOff(0.0, 0, 60))
+    out.send(NoteOn(0.0, 0, 61, 100))
+    assert out.stats.dropped == 2
+    out.poll()  # still gone: no error, no reconnect
+    assert reconnects == []
+
+    midi_dump.start()
+    out.poll()
+    assert out.connected and reconnects == [out] and out.stats.reconnects == 1
+    out.send(NoteOn(0.0, 0, 64, 100))
+    out.close()
+    # the new dump sees the panic of the reconnect, then what came after; nothing from the gap
+    assert midi_dump.wait_for(49) == [*panic_messages(), [0x90, 64, 100]]
+
+
+def test_a_virtual_port_can_be_connected_to_by_a_synth(midi_dump: Any, jack_server: Any) -> None:
+    import subprocess
+
+    out = MidiOutput(virtual="synthfeed", api="jack", client_name="sonify-virt")
+    assert out.connected
+    subprocess.run(["jack_connect", "sonify-virt:synthfeed", midi_dump.port], check=True,
+                   env=jack_server.env, timeout=10)
+    out.send(NoteOn(0.0, 5, 70, 80))
+    out.close()
+    assert midi_dump.wait_for(1) == [[0x95, 70, 80]]
