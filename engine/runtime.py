@@ -249,7 +249,7 @@ class Runtime:
                 out.start_s = start  # tick 0 is the moment the run starts
         self.driver = SceneDriver(self.player, self.scheduler, now + cfg.lookahead_s)
         next_block = now
-        next_status = now
+        next_status = now + (self.config.status.interval_s or 1.0)
         next_poll = now
         notes_window: deque[tuple[float, int]] = deque(maxlen=64)
         wake = threading.Event()
@@ -381,8 +381,7 @@ def build_outputs(config: Config, *,
                 raise RunError(str(exc)) from None
             if not record:
                 record = config.record.fallback_midi_file
-            notes.append(f"no virtual MIDI port on this system ({exc}); recording to "
-                         f"{Path(record).resolve()} instead")
+            notes.append(f"no virtual MIDI port on this system ({exc}); recording instead")
     for target in config.osc.targets:
         host, port = parse_host_port(target)
         outputs.append(OscOutput([(host, port)], prefix=config.osc.prefix,

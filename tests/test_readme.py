@@ -28,4 +28,4 @@ def test_quick_start_has_exactly_two_commands() -> None:
     assert block is not None
     commands = [line for line in block.group(1).splitlines() if line.strip()]
     assert len(commands) == 2
-    assert "sonify" in commands[0] and commands[1] == "bash scripts/test.sh"
+    assert commands[0].endswith("sonify run") and commands[1] == "bash scripts/test.sh"

@@ -160,9 +160,9 @@ class Analyzer:
         for name in KERNEL_SCALARS + ("scene_cut", "motion_onset", "cut_onset", "stars_onset"):
             values[name] = self._smooth[name].update(raw[name], t)
         raw["valence"], raw["arousal"] = mood.valence_arousal(
-            raw["brightness"], raw["saturation"], raw["motion"], raw["contrast"])
+            raw["brightness"], raw["chroma"], raw["motion"], raw["contrast"])
         valence, arousal = mood.valence_arousal(
-            values["brightness"], values["saturation"], values["motion"], values["contrast"])
+            values["brightness"], values["chroma"], values["motion"], values["contrast"])
         values["valence"] = self._smooth["valence"].update(valence, t)
         values["arousal"] = self._smooth["arousal"].update(arousal, t)
         arrays = {name: stats[name] for name in ARRAY_NAMES}

@@ -413,6 +413,7 @@ def finalize(
     out["hue"] = _dominant_hue(hue)
     out["hue_hist"] = hue / total_chroma if total_chroma > 0 else np.zeros(C.HUE_BINS)
     out["hue_mass"] = hue / (255.0 * n)
+    out["chroma"] = total_chroma / (255.0 * n)
     rg_mean = a[A_RG] / n
     yb_mean = 0.5 * a[A_YB] / n
     rg_var = max(0.0, a[A_RG2] / n - rg_mean * rg_mean)

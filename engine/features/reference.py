@@ -143,6 +143,7 @@ def frame_stats(image: np.ndarray, prev_luma: np.ndarray | None) -> tuple[dict, 
     total_chroma = hue_raw.sum()
     out["hue_hist"] = hue_raw / total_chroma if total_chroma > 0 else np.zeros(C.HUE_BINS)
     out["hue_mass"] = hue_raw / (255.0 * n)
+    out["chroma"] = float(total_chroma) / (255.0 * n)
 
     # Colourfulness: Hasler & Suesstrunk (2003), "Measuring colourfulness in natural images":
     # M = sqrt(sd(rg)^2 + sd(yb)^2) + 0.3 * sqrt(mean(rg)^2 + mean(yb)^2), rg = R - G,

@@ -35,6 +35,8 @@ SCALARS: tuple[FeatureSpec, ...] = (
     FeatureSpec("contrast", "luma standard deviation / 127.5: 0 flat, 1 half black half white",
                 tau_s=0.5),
     FeatureSpec("saturation", "mean HSV saturation (max-min)/max", tau_s=0.5),
+    FeatureSpec("chroma", "mean colour strength (max-min)/255: like saturation, but a dark "
+                "colour has little (as Munsell chroma); the mood's saturation", tau_s=0.5),
     FeatureSpec("colorfulness", "Hasler & Suesstrunk (2003) colourfulness, 1 = 'extremely "
                 f"colourful' ({C.COLORFULNESS_FULL_SCALE:g} in their units)", tau_s=0.5),
     FeatureSpec("warmth", "red-over-blue balance: 0 all cool (blue), 0.5 neutral, 1 all warm "

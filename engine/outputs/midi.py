@@ -21,10 +21,12 @@ calls ``on_reconnect`` (the scheduler then panics on it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import rtmidi
@@ -130,6 +132,24 @@ def _candidates(api: str) -> list[str]:
     return [api]
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while probing: libjack prints "Cannot connect to server
+    socket ..." straight to stderr when no JACK server runs, and we report that ourselves."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _open_client(kind: type[Any], api: str, client_name: str) -> tuple[Any, str]:
     """An rtmidi MidiOut/MidiIn on the first MIDI system that works, and that system's name."""
     errors: list[str] = []
@@ -140,6 +160,9 @@ def _open_client(kind: type[Any], api: str, client_name: str) -> tuple[Any, str]
             errors.append("alsa: no ALSA sequencer (/dev/snd/seq is missing)")
             continue
         try:
+            if name == "jack":
+                with _quiet_stderr():
+                    return kind(rtapi=API_IDS[name], name=client_name), name
             return kind(rtapi=API_IDS[name], name=client_name), name
         except rtmidi.RtMidiError as exc:
             hint = " (start jackd, or choose another MIDI system)" if name == "jack" else ""

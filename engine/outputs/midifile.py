@@ -186,6 +186,9 @@ class MidiFileRecorder(Output):
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
                                    suffix=".tmp")
         try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a recording is a normal file
             with os.fdopen(fd, "wb") as f:
                 mid.save(file=f)
                 f.flush()

@@ -10,10 +10,10 @@ from engine.features.registry import MOOD_LABELS
 
 def test_formula_matches_the_published_regressions() -> None:
     # pleasure = 0.69 B + 0.22 S, arousal = -0.31 B + 0.60 S, each rescaled to 0..1
-    v, a = mood.valence_arousal(brightness=1.0, saturation=0.0, motion=0.0, contrast=0.0)
+    v, a = mood.valence_arousal(brightness=1.0, chroma=0.0, motion=0.0, contrast=0.0)
     assert v == pytest.approx(0.69 / 0.91)
     assert a == pytest.approx(0.60 * 0.0)
-    v, a = mood.valence_arousal(brightness=0.0, saturation=1.0, motion=0.0, contrast=0.0)
+    v, a = mood.valence_arousal(brightness=0.0, chroma=1.0, motion=0.0, contrast=0.0)
     assert v == pytest.approx(0.22 / 0.91)
     assert a == pytest.approx(0.60 * 1.0)
 

@@ -1,0 +1,137 @@
+"""The live runtime with the demo source and a recording output (wall clock, short runs)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.config import Config
+from engine.events import NoteOff, NoteOn
+from engine.outputs.recording import RecordingOutput
+from engine.runtime import Runtime, build_outputs, resolve_source_spec
+
+
+def config(scene: str = "energize") -> Config:
+    c = Config()
+    c.source.input = "demo"
+    c.source.width, c.source.height = 640, 360
+    c.scene.name = scene
+    return c
+
+
+def unmatched(out: RecordingOutput) -> list[tuple[int, int]]:
+    held: dict[tuple[int, int], int] = {}
+    for ev in out.events:
+        if isinstance(ev, NoteOn):
+            held[(ev.channel, ev.pitch)] = held.get((ev.channel, ev.pitch), 0) + 1
+        elif isinstance(ev, NoteOff) and held.get((ev.channel, ev.pitch)):
+            held[(ev.channel, ev.pitch)] -= 1
+    return [k for k, v in held.items() if v]
+
+
+def test_run_plays_and_ends_every_note() -> None:
+    out = RecordingOutput()
+    rt = Runtime(config(), [out])
+    status = rt.run(2.5)
+    assert status.fps > 10 and status.scene == "energize"
+    assert out.notes_on, "no notes in 2.5 s of energize"
+    assert unmatched(out) == []
+    # a panic at start (before any note) and one at the end
+    assert len(out.panics) == 2
+    assert out.panics[0] <= out.notes_on[0].t
+
+
+def test_scene_change_through_the_command_queue_leaves_no_note_hanging() -> None:
+    out = RecordingOutput()
+    rt = Runtime(config("energize"), [out])
+    timer = threading.Timer(1.5, rt.command, args=("scene", "calm"))
+    timer.start()
+    try:
+        status = rt.run(3.0)
+    finally:
+        timer.cancel()
+    assert status.scene == "calm"
+    assert len(out.panics) == 3  # start, scene change, stop
+    assert unmatched(out) == []
+
+
+def test_a_bad_scene_change_keeps_the_running_scene() -> None:
+    out = RecordingOutput()
+    rt = Runtime(config("city"), [out])
+    threading.Timer(0.5, rt.command, args=("scene", "no-such-scene")).start()
+    status = rt.run(1.5)
+    assert status.scene == "city"
+
+
+def test_a_scene_that_raises_is_logged_and_the_show_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    out = RecordingOutput()
+    rt = Runtime(config("energize"), [out])
+    real = rt.player.render_controls
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> list:
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise RuntimeError("scene bug")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    rt.player.render_controls = flaky  # type: ignore[method-assign]
+    rt.run(2.0)
+    assert "failed to render" in caplog.text
+    assert out.notes_on and unmatched(out) == []
+
+
+def test_stop_from_another_thread_ends_the_run() -> None:
+    out = RecordingOutput()
+    rt = Runtime(config(), [out])
+    threading.Timer(0.8, rt.stop).start()
+    rt.run(None)
+    assert unmatched(out) == [] and len(out.panics) == 2
+
+
+def test_auto_source_is_the_demo_without_a_camera(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engine.runtime.find_cameras", lambda: [])
+    assert resolve_source_spec("auto")[0] == "demo"
+    monkeypatch.setattr("engine.runtime.find_cameras", lambda: ["/dev/video2"])
+    assert resolve_source_spec("auto")[0] == "/dev/video2"
+
+
+def test_no_midi_system_falls_back_to_a_recording(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.outputs import midi
+
+    def no_midi(*args: object, **kwargs: object) -> None:
+        raise midi.MidiPortError("no MIDI system works here")
+
+    monkeypatch.setattr(midi, "MidiOutput", no_midi)
+    c = Config()
+    c.record.fallback_midi_file = str(tmp_path / "fallback.mid")
+    outputs, notes = build_outputs(c)
+    assert [type(o).__name__ for o in outputs] == ["MidiFileRecorder"]
+    assert any("recording" in n for n in notes)
+    for o in outputs:
+        o.close()
+
+
+def test_preview_draws_the_features_over_the_frame() -> None:
+    from engine.capture import open_source
+    from engine.features.analyzer import Analyzer
+    from engine.preview import draw_preview
+
+    with open_source("demo:night", width=640, height=360) as src:
+        frame = next(iter(src))
+    canvas = draw_preview(frame.image, Analyzer().analyze(frame), "starry")
+    assert canvas.shape == (540, 960, 3) and canvas.dtype == np.uint8
+    assert not np.array_equal(canvas[:40, :300], np.zeros_like(canvas[:40, :300]))
+
+
+def test_preview_without_a_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.cli import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["run", "--preview", "--duration", "1", "--no-midi"]) == 2
