@@ -303,7 +303,9 @@ class MidiOutput(Output):
                 logger.exception("%s: on_reconnect failed", self.name)
 
     def _check(self) -> bool:
-        """True when this call reconnected after a loss."""
+        """True when this call connected: after a loss, or for the first time after waiting
+        (the synth may still hold notes from an earlier sonify that was killed, so a first
+        connection gets its panic too)."""
         if self._closed:
             return False
         ports = self._midi.get_ports()
@@ -318,8 +320,8 @@ class MidiOutput(Output):
                 self._midi.close_port()
         if not self._connect():
             return False
-        if self._lost_at is None:  # the port we waited for since the start: nothing to end
-            return False
+        if self._lost_at is None:  # the port we waited for since the start
+            return True
         logger.info("%s: reconnected after %.1f s", self.name, time.monotonic() - self._lost_at)
         self._lost_at = None
         self.stats.reconnects += 1

@@ -119,6 +119,10 @@ def test_port_that_comes_later_and_vanishes_mid_run(
         dump.start()
         assert wait_until(lambda: notes_balance(dump.messages(0))[0] >= 5, 30.0, 0.2), \
             log.read_text()
+        first = dump.messages(0)
+        first_note = next(i for i, m in enumerate(first) if m[0] & 0xF0 == 0x90)
+        assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for m in first[:first_note]), \
+            "no panic when the port first appeared"
         dump.stop()  # the synth goes away mid-run
         time.sleep(2.0)
         assert proc.poll() is None, log.read_text()  # sonify plays on
