@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preview", action="store_true",
                      help="show the frame with the live features in a window")
 
+    rend = sub.add_parser(
+        "render", help="render a picture, a folder of images or a video to files",
+        description="Render INPUT (an image, a folder or glob of images, a video, or demo) "
+        "with a scene into .mid, .wav, .png and .json files, on a virtual clock (faster than "
+        "real time). A still image is travelled over (pan and zoom through its regions), so the "
+        "piece has an opening, a development and an ending.",
+    )
+    rend.add_argument("input", help="an image, a folder or glob of images, a video, or demo")
+    rend.add_argument("-o", "--output", action="append", default=[], metavar="OUT",
+                      help="a file to write: .mid, .wav, .png or .json (repeatable)")
+    rend.add_argument("--scene", default="gallery", help="a scene name or .toml path "
+                      "(default: gallery)")
+    rend.add_argument("--duration", type=_positive_float, metavar="SECONDS",
+                      help="length (default: 60 s for an image, the video's own length)")
+    rend.add_argument("--tempo", type=_positive_float, metavar="BPM",
+                      help="a fixed tempo instead of the scene's")
+    rend.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
     ports = sub.add_parser("ports", help="list MIDI ports",
                            description="List the MIDI input and output ports of each system.")
     ports.add_argument("--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"),
@@ -329,6 +347,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from engine.render import RenderError, progress_bar, render, summary
+    from engine.scene.schema import SceneError
+
+    progress = progress_bar() if sys.stderr.isatty() else None
+    try:
+        result = render(args.input, args.output, scene=args.scene, duration_s=args.duration,
+                        tempo_bpm=args.tempo, seed=args.seed, progress=progress)
+    except (RenderError, SceneError) as exc:
+        raise CliError(str(exc)) from None
+    print(summary(result))
+    return 0
+
+
 def cmd_ports(args: argparse.Namespace) -> int:
     from engine.outputs.midi import MidiPortError, list_ports
 
@@ -348,7 +380,8 @@ def cmd_ports(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"features": cmd_features, "bench": cmd_bench, "run": cmd_run, "ports": cmd_ports}
+COMMANDS = {"features": cmd_features, "bench": cmd_bench, "run": cmd_run, "ports": cmd_ports,
+            "render": cmd_render}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
