@@ -147,15 +147,13 @@ def open_input(spec: str, duration_s: float | None, seed: int
         if duration is None:
             raise RenderError(f"{spec!r} does not state its length: give --duration")
         return source, duration, None, False
-    if duration_s is None:
-        if spec.lower().startswith("demo"):
-            duration_s = 30.0
-        else:  # a folder or glob: its images at the sequence rate
-            with source:
-                count = sum(1 for _ in source)
-            duration_s = count / source.fps
-            source = open_source(spec, realtime=False, loop=False, seed=seed)
-    return source, duration_s, None, False
+    if duration_s is not None:
+        return source, duration_s, None, False
+    if spec.lower().startswith("demo"):
+        return source, 30.0, None, False
+    with source:  # a folder or glob: its images at the sequence rate
+        count = sum(1 for _ in source)
+    return open_source(spec, realtime=False, loop=False, seed=seed), count / source.fps, None, False
 
 
 class _Arc:
@@ -348,7 +346,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _voice_colour(i: int) -> tuple[int, int, int]:
     hue = (i * 47) % 180
-    hsv = np.uint8([[[hue, 170, 255]]])
+    hsv = np.array([[[hue, 170, 255]]], np.uint8)
     b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
     return int(b), int(g), int(r)
 
