@@ -142,11 +142,10 @@ def open_input(spec: str, duration_s: float | None, seed: int
         return src, duration, image, True
     source = open_source(spec, realtime=False, loop=False, seed=seed)
     if path.is_file():  # a video
-        length = _video_length_s(spec)
-        duration = duration_s or length
-        if duration is None:
+        length = duration_s or _video_length_s(spec)
+        if length is None:
             raise RenderError(f"{spec!r} does not state its length: give --duration")
-        return source, duration, None, False
+        return source, length, None, False
     if duration_s is not None:
         return source, duration_s, None, False
     if spec.lower().startswith("demo"):
