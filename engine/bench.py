@@ -122,3 +122,70 @@ def format_table(rows: list[BenchRow]) -> str:
 
 def rows_json(rows: list[BenchRow]) -> str:
     return "\n".join(json.dumps(asdict(r)) for r in rows)
+
+
+@dataclass
+class RenderBench:
+    still_s: float
+    still_wall_s: float
+    still_speed: float  # seconds of music per second of rendering (target >= 20)
+    video_s: float
+    video_wall_s: float
+    video_speed: float  # target >= 3
+    outputs: str
+
+
+def run_render_bench(still_s: float = 60.0, video_s: float = 10.0,
+                     progress: Callable[[str], None] | None = None) -> RenderBench:
+    """A still 1080p picture to ``still_s`` of MIDI + WAV, and a 720p video of ``video_s`` to
+    MIDI + WAV, each timed against the music's own length (real time), in one run."""
+    import tempfile
+    from pathlib import Path
+
+    from engine.render import render
+
+    cv2.setNumThreads(1)
+    kernels.warmup()
+    with tempfile.TemporaryDirectory(prefix="sonify-bench-") as tmp:
+        d = Path(tmp)
+        with open_source("demo:sunset", width=1920, height=1080, seed=0) as src:
+            it = iter(src)
+            for _ in range(30):
+                frame = next(it)
+        still = d / "still.png"
+        cv2.imwrite(str(still), frame.image)
+        video = d / "clip.avi"
+        if progress:
+            progress("making a 720p test video")
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (1280, 720))
+        with open_source("demo", width=1280, height=720, seed=0) as src:
+            for i, f in enumerate(src):
+                if i >= int(video_s * 30):
+                    break
+                writer.write(f.image)
+        writer.release()
+        outs = ["mid", "wav"]
+        render(str(still), [str(d / "warm.mid")], duration_s=5.0)  # warm caches, imports
+        if progress:
+            progress("rendering the still picture")
+        t0 = time.perf_counter()
+        render(str(still), [str(d / f"still.{e}") for e in outs], duration_s=still_s)
+        still_wall = time.perf_counter() - t0
+        if progress:
+            progress("rendering the video")
+        t0 = time.perf_counter()
+        render(str(video), [str(d / f"video.{e}") for e in outs])
+        video_wall = time.perf_counter() - t0
+    return RenderBench(still_s, round(still_wall, 3), round(still_s / still_wall, 1),
+                       video_s, round(video_wall, 3), round(video_s / video_wall, 1),
+                       "+".join(outs))
+
+
+def format_render(b: RenderBench) -> str:
+    return "\n".join([
+        "offline render against real time (MIDI + WAV):",
+        f"  still 1080p picture -> {b.still_s:.0f} s : {b.still_wall_s:.2f} s  = "
+        f"{b.still_speed:.0f}x real time (target >= 20x)",
+        f"  720p video, {b.video_s:.0f} s      : {b.video_wall_s:.2f} s  = "
+        f"{b.video_speed:.1f}x real time (target >= 3x)",
+    ])

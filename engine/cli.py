@@ -13,7 +13,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from engine import __version__
+from engine import __version__, pianoroll, recommend
 from engine.capture import DEMO_LOOKS, SourceError, open_source
 from engine.capture.files import ImageSource
 
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a fixed tempo instead of the scene's")
     rend.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
+    pianoroll.add_parser(sub)
+    recommend.add_parser(sub)
+
     ports = sub.add_parser("ports", help="list MIDI ports",
                            description="List the MIDI input and output ports of each system.")
     ports.add_argument("--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"),
@@ -131,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scheduler", action="store_true",
                        help="instead: dispatch lateness on a 1 ms grid beside full-rate 1080p "
                        "analysis, against a naive sleep-and-send baseline")
+    bench.add_argument("--render", action="store_true",
+                       help="instead: offline render speed (a still picture to 60 s, a 720p "
+                       "video) against real time")
     bench.add_argument("--seconds", type=_positive_float, default=4.0,
                        help="with --scheduler: seconds per phase (default 4)")
     return parser
@@ -226,6 +232,18 @@ def _feature_table(seen: list, input_name: str, raw: bool, names: Sequence[str],
 def cmd_bench(args: argparse.Namespace) -> int:
     from engine.bench import RESOLUTIONS, format_table, rows_json, run_analysis_bench
 
+    def progress(msg: str) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r{msg:<40}", end="", file=sys.stderr, flush=True)
+
+    if args.render:
+        from engine.bench import format_render, run_render_bench
+
+        rb = run_render_bench(progress=progress)
+        if not args.json and sys.stderr.isatty():
+            print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
+        print(json.dumps(rb.__dict__) if args.json else format_render(rb))
+        return 0
     if args.scheduler:
         from engine.config import load_config
         from engine.timing.loadbench import format_scheduler, run_scheduler_bench
@@ -244,10 +262,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if bad or not resolutions:
         raise CliError(f"unknown resolution(s) {', '.join(bad) or '(none)'}; "
                        f"choose from {', '.join(RESOLUTIONS)}")
-
-    def progress(msg: str) -> None:
-        if not args.json and sys.stderr.isatty():
-            print(f"\r{msg:<40}", end="", file=sys.stderr, flush=True)
 
     rows = run_analysis_bench(resolutions, rounds=args.rounds, progress=progress)
     if not args.json and sys.stderr.isatty():
@@ -381,7 +395,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"features": cmd_features, "bench": cmd_bench, "run": cmd_run, "ports": cmd_ports,
-            "render": cmd_render}
+            "render": cmd_render, "pianoroll": pianoroll.run, "recommend": recommend.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
