@@ -267,9 +267,11 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
     _collect(result, recording)
     written = []
     for out in outputs:
-        close_at = getattr(out, "close", None)
-        if out is not recording and close_at is not None:
-            close_at(end_s=duration)  # the file recorders end the piece at its duration
+        save = getattr(out, "save", None)
+        if save is not None:  # the file outputs: save raises when the file cannot be written
+            save(end_s=duration)
+        else:
+            out.close()
     for path, kind in files:
         if kind == "json":
             _write_atomic(path, json.dumps(to_json(result), indent=1).encode())

@@ -130,3 +130,27 @@ def test_cli_prints_a_summary_and_no_progress_bar_off_a_terminal(
     assert "rendered 8.0 s of gallery" in out and "notes:" in out and "mood:" in out
     assert "\r" not in err
     assert json.loads((tmp_path / "x.json").read_text())["tempo_bpm"] == pytest.approx(90 * 1.0)
+
+
+def test_wav_has_the_right_length_is_not_silent_and_never_clips(tmp_path: Path) -> None:
+    import wave
+
+    pic = two_sided_picture(tmp_path / "pic.png")
+    wav = tmp_path / "piece.wav"
+    render(str(pic), [str(wav)], scene="energize", duration_s=10.0)
+    with wave.open(str(wav)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 44100)
+        assert w.getnframes() == 10 * 44100
+        samples = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    assert np.abs(samples.astype(np.int32)).max() < 32767
+    assert np.sqrt(np.mean(samples.astype(np.float64) ** 2)) > 300
+
+
+def test_video_wav_is_as_long_as_the_video(tmp_path: Path) -> None:
+    import wave
+
+    video = cut_video(tmp_path / "cut.avi")
+    wav = tmp_path / "video.wav"
+    render(str(video), [str(wav)], scene="city")
+    with wave.open(str(wav)) as w:
+        assert w.getnframes() == pytest.approx(4.0 * 44100, abs=2)
