@@ -28,7 +28,7 @@ import numpy as np
 from engine.capture import Source, SourceError, find_cameras, open_source
 from engine.config import Config, parse_host_port
 from engine.driver import SceneDriver
-from engine.events import ControlChange, OscMessage, PitchBend
+from engine.events import ControlChange, Event, Note, OscMessage, PitchBend
 from engine.features.analyzer import Analyzer, AnalyzerConfig, Features
 from engine.outputs.base import Output
 from engine.timing.clock import RealTime, TimeSource
@@ -54,6 +54,7 @@ class Status:
     latency_ms: float = 0.0
     mood: str = "-"
     scene: str = "-"
+    tempo_bpm: float = 0.0
     source: str = "-"
     outputs: list[str] = field(default_factory=list)
 
@@ -155,6 +156,8 @@ class Runtime:
         self._latencies_ms: deque[float] = deque(maxlen=240)
         self._last_features_index = -1
         self.preview = preview
+        self.muted: set[str] = set()
+        self.frozen: Features | None = None
         self._preview_frame: tuple[np.ndarray, Features] | None = None
         self._next_preview = 0.0
 
@@ -247,7 +250,8 @@ class Runtime:
         for out in self.outputs:
             if isinstance(out, MidiFileRecorder) and out.start_s is None:
                 out.start_s = start  # tick 0 is the moment the run starts
-        self.driver = SceneDriver(self.player, self.scheduler, now + cfg.lookahead_s)
+        self.driver = SceneDriver(self.player, self.scheduler, now + cfg.lookahead_s,
+                                  transform=self._mute_filter)
         next_block = now
         next_status = now + (self.config.status.interval_s or 1.0)
         next_poll = now
@@ -264,6 +268,8 @@ class Runtime:
                 raise RunError(f"capture failed: {self._capture_error}")
             self._apply_commands(now)
             features, onsets = self._latest.take()
+            if self.frozen is not None:  # hold the picture: no new features, no onsets
+                features, onsets = self.frozen, []
             self._render(features, onsets, now + cfg.lookahead_s, now + cfg.block_s)
             if self.preview and now >= self._next_preview:
                 self._show_preview()
@@ -305,6 +311,22 @@ class Runtime:
             if reacting:  # the first control that answers this frame: capture -> event
                 self._latencies_ms.append((min(reacting) - features.t) * 1e3)
 
+    def _mute_filter(self, events: list[Event]) -> list[Event]:
+        """Drop the new notes of muted voices (notes already sounding end as planned)."""
+        if not self.muted:
+            return events
+        return [e for e in events
+                if not (isinstance(e, (Note, OscMessage)) and e.voice in self.muted)]
+
+    def state(self) -> dict[str, object]:
+        """What /sonify/status and the health page report."""
+        s = self.status
+        return {"scene": s.scene, "tempo_bpm": round(self.driver.tempo.bpm, 2),
+                "mood": s.mood, "fps": round(s.fps, 1), "frozen": self.frozen is not None,
+                "muted": sorted(self.muted), "notes": self.scheduler.notes_sent,
+                "lateness_p99_ms": round(s.lateness_p99_ms, 3),
+                "voices": [v.name for v in self.scene.voices]}
+
     def _apply_commands(self, now: float) -> None:
         while True:
             try:
@@ -319,6 +341,19 @@ class Runtime:
                     self.scheduler.panic()
                 elif name == "stop":
                     self._stop.set()
+                elif name == "tempo":
+                    self.driver.fixed_bpm = float(arg)  # type: ignore[arg-type]
+                    self.status.tempo_bpm = float(arg)  # type: ignore[arg-type]
+                elif name == "mute":
+                    assert isinstance(arg, tuple) and len(arg) == 2
+                    if arg[1]:
+                        self.muted.add(str(arg[0]))
+                    else:
+                        self.muted.discard(str(arg[0]))
+                elif name == "freeze":
+                    self.frozen = self._latest.features if arg else None
+                elif name == "status":
+                    arg(self.state())  # type: ignore[operator]
                 else:
                     logger.warning("unknown command %r ignored", name)
             except Exception as exc:

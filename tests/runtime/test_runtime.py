@@ -135,3 +135,21 @@ def test_preview_without_a_display_is_a_clear_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert main(["run", "--preview", "--duration", "1", "--no-midi"]) == 2
+
+
+def test_tempo_mute_freeze_and_status_commands() -> None:
+    out = RecordingOutput()
+    rt = Runtime(config("energize"), [out])
+    replies: list[dict] = []
+    threading.Timer(0.6, rt.command, args=("tempo", 100.0)).start()
+    threading.Timer(0.6, rt.command, args=("freeze", True)).start()
+    threading.Timer(0.8, rt.command, args=("mute", ("arp", True))).start()
+    threading.Timer(1.6, rt.command, args=("status", replies.append)).start()
+    rt.run(2.0)
+    assert replies, "no status reply"
+    state = replies[0]
+    assert state["tempo_bpm"] == 100.0 and state["frozen"] is True and state["muted"] == ["arp"]
+    assert state["scene"] == "energize" and "arp" in state["voices"]
+    late_arp = [n for n in out.notes_on if n.voice == "arp" and n.t > out.notes_on[0].t + 1.2]
+    assert late_arp == []
+    assert unmatched(out) == []
