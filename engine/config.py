@@ -71,6 +71,7 @@ class OscConfig(_Model):
     targets: list[str] = []
     prefix: str = "/sonify"
     bundle_latency_s: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    stream_features_hz: Annotated[float, Field(ge=0.0, le=200.0)] = 0.0
 
     @field_validator("targets")
     @classmethod

@@ -30,6 +30,7 @@ from engine.config import Config, parse_host_port
 from engine.driver import SceneDriver
 from engine.events import ControlChange, Event, Note, OscMessage, PitchBend
 from engine.features.analyzer import Analyzer, AnalyzerConfig, Features
+from engine.features.registry import SCALARS
 from engine.outputs.base import Output
 from engine.timing.clock import RealTime, TimeSource
 from engine.timing.scheduler import Scheduler
@@ -63,6 +64,20 @@ class Status:
         return (f"{self.fps:5.1f} fps | analysis {self.analysis_ms:4.1f} ms | "
                 f"lateness p99 {self.lateness_p99_ms:5.2f} ms | frame->control {latency} | "
                 f"{self.notes_per_s:4.1f} notes/s | mood {self.mood:<9} | scene {self.scene}")
+
+
+def feature_messages(features: Features, t: float) -> list[Event]:
+    """Every scalar feature as ``/feature/<name>`` with a float 0..1 (a count such as ``stars``
+    is scaled by 50 and clipped), then the mood label as ``/feature/mood``."""
+    out: list[Event] = []
+    for spec in SCALARS:
+        v = features.values[spec.name]
+        hi = spec.hi if spec.hi is not None else 50.0
+        frac = (v - spec.lo) / (hi - spec.lo) if hi > spec.lo else 0.0
+        out.append(OscMessage(t, f"/feature/{spec.name}", (round(min(1.0, max(0.0, frac)), 4),),
+                              "stream"))
+    out.append(OscMessage(t, "/feature/mood", (features.mood,), "stream"))
+    return out
 
 
 def resolve_source_spec(spec: str) -> tuple[str, str]:
@@ -160,6 +175,7 @@ class Runtime:
         self.frozen: Features | None = None
         self._preview_frame: tuple[np.ndarray, Features] | None = None
         self._next_preview = 0.0
+        self._next_stream = 0.0
 
     # -- control (any thread) -----------------------------------------------------------------
 
@@ -271,6 +287,10 @@ class Runtime:
             if self.frozen is not None:  # hold the picture: no new features, no onsets
                 features, onsets = self.frozen, []
             self._render(features, onsets, now + cfg.lookahead_s, now + cfg.block_s)
+            stream_hz = self.config.osc.stream_features_hz
+            if stream_hz > 0 and features is not None and now >= self._next_stream:
+                self.scheduler.schedule(feature_messages(features, now))
+                self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
             if self.preview and now >= self._next_preview:
                 self._show_preview()
                 self._next_preview = now + 1 / 30

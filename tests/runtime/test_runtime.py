@@ -153,3 +153,18 @@ def test_tempo_mute_freeze_and_status_commands() -> None:
     late_arp = [n for n in out.notes_on if n.voice == "arp" and n.t > out.notes_on[0].t + 1.2]
     assert late_arp == []
     assert unmatched(out) == []
+
+
+def test_feature_stream_sends_every_feature_at_the_configured_rate() -> None:
+    from engine.events import OscMessage
+    from engine.features.registry import SCALAR_NAMES
+
+    out = RecordingOutput()
+    c = config("calm")
+    c.osc.stream_features_hz = 20.0
+    Runtime(c, [out]).run(2.0)
+    msgs = [e for e in out.events if isinstance(e, OscMessage) and e.voice == "stream"]
+    brightness = [m for m in msgs if m.address == "/feature/brightness"]
+    assert 20 <= len(brightness) <= 45  # about 20 a second once frames flow
+    assert {f"/feature/{n}" for n in SCALAR_NAMES} <= {m.address for m in msgs}
+    assert all(0.0 <= m.args[0] <= 1.0 for m in msgs if m.address != "/feature/mood")
