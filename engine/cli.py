@@ -40,6 +40,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {text}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sonify",
@@ -90,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--osc", metavar="HOST:PORT", action="append", default=[],
                      help="send OSC to HOST:PORT (repeatable)")
     run.add_argument("--record", metavar="FILE.mid", help="record everything sent to a MIDI file")
+    run.add_argument("--control-port", type=_port, metavar="N",
+                     help="OSC control port on 127.0.0.1 (default 9000 from the config; 0 = off)")
     run.add_argument("--duration", type=_positive_float, metavar="SECONDS",
                      help="stop cleanly after this many seconds")
     run.add_argument("--preview", action="store_true",
@@ -293,6 +301,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.midi.enabled = False
     if args.midi_api:
         config.midi.api = args.midi_api
+    if args.control_port is not None:
+        config.control.port = args.control_port
     for target in args.osc:
         try:
             parse_host_port(target)

@@ -39,10 +39,53 @@ class AnalysisConfig(_Model):
     smoothing_s: dict[str, Annotated[float, Field(ge=0, le=600)]] = {}
 
 
+QUANTIZE = ("now", "beat", "bar", "phrase")
+
+
 class SceneConfig(_Model):
     name: str = "gallery"
     seed: int = 0
     panic_on_change: bool = True
+    quantize: str = "bar"
+    phrase_bars: Annotated[int, Field(ge=1, le=64)] = 4
+    crossfade_s: Annotated[float, Field(ge=0.0, le=60.0)] = 2.0
+    watch: bool = True
+
+    @field_validator("quantize")
+    @classmethod
+    def _quantize(cls, v: str) -> str:
+        if v not in QUANTIZE:
+            raise ValueError(f"must be one of {', '.join(QUANTIZE)}")
+        return v
+
+
+MOODS = ("calm", "happy", "energetic", "tense", "sad")
+
+
+class AutoConfig(_Model):
+    enabled: bool = False
+    scenes: dict[str, str] = {"calm": "calm", "sad": "calm", "happy": "gallery",
+                              "energetic": "energize", "tense": "city"}
+    hold_s: Annotated[float, Field(ge=0.0, le=3600)] = 10.0
+    dwell_s: Annotated[float, Field(ge=0.0, le=86400)] = 60.0
+
+    @field_validator("scenes")
+    @classmethod
+    def _moods(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(set(v) - set(MOODS))
+        if bad:
+            raise ValueError(f"unknown mood(s) {', '.join(bad)}: moods are {', '.join(MOODS)}")
+        return v
+
+
+class ControlConfig(_Model):
+    port: Annotated[int, Field(ge=0, le=65535)] = 9000
+    host: str = "127.0.0.1"
+    allow: list[str] = []
+    max_future_s: Annotated[float, Field(ge=0.0, le=3600)] = 10.0
+    oscquery_port: Annotated[int, Field(ge=0, le=65535)] = 9001
+    trigger_channel: Annotated[int, Field(ge=1, le=16)] = 1
+    trigger_length_s: Annotated[float, Field(gt=0.0, le=10.0)] = 0.25
 
 
 class MusicConfig(_Model):
@@ -101,6 +144,8 @@ class Config(_Model):
     source: SourceConfig = SourceConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     scene: SceneConfig = SceneConfig()
+    auto: AutoConfig = AutoConfig()
+    control: ControlConfig = ControlConfig()
     music: MusicConfig = MusicConfig()
     midi: MidiConfig = MidiConfig()
     osc: OscConfig = OscConfig()

@@ -15,18 +15,20 @@ the last good scene keeps playing (``strict`` turns that off for tests).
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from engine.capture import Source, SourceError, find_cameras, open_source
-from engine.config import Config, parse_host_port
+from engine.config import AutoConfig, Config, parse_host_port
 from engine.driver import SceneDriver
 from engine.events import ControlChange, Event, Note, OscMessage, PitchBend
 from engine.features.analyzer import Analyzer, AnalyzerConfig, Features
@@ -34,6 +36,11 @@ from engine.features.registry import SCALARS
 from engine.outputs.base import Output
 from engine.timing.clock import RealTime, TimeSource
 from engine.timing.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from engine.control.osc_server import ControlServer
+    from engine.control.reload import SceneReloader
+    from engine.scene.schema import Scene
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +73,75 @@ class Status:
                 f"{self.notes_per_s:4.1f} notes/s | mood {self.mood:<9} | scene {self.scene}")
 
 
-def feature_messages(features: Features, t: float) -> list[Event]:
+class _Service(Protocol):
+    """Something the runtime starts with the run and stops after it (control server...)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def quantize_beat(beat: float, quantize: str, beats_per_bar: int, phrase_bars: int) -> float:
+    """The first beat at or after ``beat`` on the ``quantize`` grid (now, beat, bar, phrase)."""
+    if quantize == "now":
+        return beat
+    unit = {"beat": 1, "bar": beats_per_bar, "phrase": beats_per_bar * phrase_bars}[quantize]
+    return math.ceil(beat / unit - 1e-9) * unit
+
+
+class _ControlFade:
+    """After a scene change, each CC and pitch bend the new scene sends glides from the value
+    the old scene last sent on that channel and controller to the new scene's value, linearly
+    over ``duration_s`` (a crossfade of controls: no jump in a filter or a volume)."""
+
+    def __init__(self, t0: float, duration_s: float,
+                 start: dict[tuple[str, int, int], int]) -> None:
+        self.t0, self.t1 = t0, t0 + duration_s
+        self.start = start
+
+    def apply(self, ev: Event) -> Event:
+        if not self.t0 <= ev.t < self.t1:
+            return ev
+        a = (ev.t - self.t0) / (self.t1 - self.t0)
+        if isinstance(ev, ControlChange):
+            old = self.start.get(("cc", ev.channel, ev.control))
+            if old is not None:
+                return replace(ev, value=int(round(old + (ev.value - old) * a)))
+        elif isinstance(ev, PitchBend):
+            old = self.start.get(("pb", ev.channel, 0))
+            if old is not None:
+                return replace(ev, value=int(round(old + (ev.value - old) * a)))
+        return ev
+
+
+class _AutoScene:
+    """Auto mode: the mood label chooses the scene (``[auto] scenes``). A new mood must hold for
+    ``hold_s`` (hysteresis: a mood flickering at a border changes nothing) and a scene plays at
+    least ``dwell_s`` before the next change."""
+
+    def __init__(self, cfg: AutoConfig) -> None:
+        self.cfg = cfg
+        self.mood = ""
+        self.since = 0.0
+
+    def choose(self, mood: str, now: float, scene: str, scene_since: float) -> str | None:
+        """The scene to change to now, or None."""
+        if mood != self.mood:
+            self.mood, self.since = mood, now
+            return None
+        target = self.cfg.scenes.get(mood)
+        if (target is None or target == scene or now - self.since < self.cfg.hold_s
+                or now - scene_since < self.cfg.dwell_s):
+            return None
+        return target
+
+
+def feature_messages(features: Features, t: float) -> list[OscMessage]:
     """Every scalar feature as ``/feature/<name>`` with a float 0..1 (a count such as ``stars``
     is scaled by 50 and clipped), then the mood label as ``/feature/mood``."""
-    out: list[Event] = []
+    out: list[OscMessage] = []
     for spec in SCALARS:
         v = features.values[spec.name]
         hi = spec.hi if spec.hi is not None else 50.0
@@ -140,7 +212,7 @@ class Runtime:
         preview: bool = False,
     ) -> None:
         from engine.scene.player import ScenePlayer
-        from engine.scene.schema import load_scene
+        from engine.scene.schema import load_scene, resolve_scene
 
         self.config = config
         self.strict = strict
@@ -148,6 +220,7 @@ class Runtime:
         self.outputs = outputs
         self.scheduler = Scheduler(outputs, self.time)
         self.scene = load_scene(config.scene.name)
+        self.scene_path: Path | None = resolve_scene(config.scene.name)
         self.player = ScenePlayer(self.scene, seed=config.scene.seed)
         self._load_scene = load_scene
         self._player_cls = ScenePlayer
@@ -176,6 +249,19 @@ class Runtime:
         self._preview_frame: tuple[np.ndarray, Features] | None = None
         self._next_preview = 0.0
         self._next_stream = 0.0
+        self.transpose = 0
+        self._pending_switch: tuple[Scene, float, str, Path | None] | None = None
+        self._fade: _ControlFade | None = None
+        self._last_controls: dict[tuple[str, int, int], int] = {}
+        self._auto = _AutoScene(config.auto) if config.auto.enabled else None
+        self._scene_since = 0.0
+        self.services: list[_Service] = []  # control server, OSCQuery, reloader...
+        self.extra_commands: dict[str, Callable[[object], None]] = {}
+        self.scene_changes: list[tuple[float, float, str, str]] = []  # at_s, beat, name, why
+        self.control_server: ControlServer | None = None
+        self.reloader: SceneReloader | None = None
+        self.streamed: dict[str, object] = {}  # the feature values last streamed (OSCQuery)
+        self._publish_snapshots()
 
     # -- control (any thread) -----------------------------------------------------------------
 
@@ -228,9 +314,15 @@ class Runtime:
             self.close_outputs()
             raise
         try:
+            self._start_services()
             return self._run(duration_s)
         finally:
             self._stop.set()
+            for service in reversed(self.services):
+                try:
+                    service.stop()
+                except Exception:
+                    logger.exception("stopping %s failed", service.name)
             self.source.close()
             if self._capture_thread is not None:
                 self._capture_thread.join(timeout=3.0)
@@ -240,6 +332,56 @@ class Runtime:
                 from engine import preview
 
                 preview.close()
+
+    def _start_services(self) -> None:
+        """The control server and the scene reloader; one that cannot start is logged and the
+        show goes on without it (a taken port must not silence a gallery)."""
+        from engine.control.osc_server import ControlServer, ControlServerError
+        from engine.control.reload import SceneReloader
+        from engine.scene.schema import available_scenes
+
+        c = self.config.control
+        wanted: list[_Service] = []
+        if c.port:
+            server = ControlServer(self.command, self.state, host=c.host, port=c.port,
+                                   allow=c.allow or None, known_scenes=available_scenes,
+                                   voices=lambda: self.voices_snapshot,
+                                   params=lambda: self.params_snapshot,
+                                   max_future_s=c.max_future_s)
+            self.control_server = server
+            wanted.append(server)
+        if c.port and c.oscquery_port:
+            wanted.append(self._oscquery(c.port if self.control_server is None
+                                         else self.control_server.port))
+        if self.config.scene.watch:
+            self.reloader = SceneReloader(self.command, lambda: self.scene_path)
+            wanted.append(self.reloader)
+        for service in wanted:
+            try:
+                service.start()
+            except (ControlServerError, OSError) as exc:
+                logger.error("%s not started: %s", service.name, exc)
+                continue
+            self.services.append(service)
+
+    def _oscquery(self, osc_port: int) -> _Service:
+        from engine.control.oscquery import OscQueryServer, SonifyTree
+        from engine.scene.schema import available_scenes
+
+        def params() -> dict[str, tuple[float, float, float]]:
+            values = self.player.params
+            return {name: (lo, hi, values.get(name, lo))
+                    for name, (lo, hi) in self.params_snapshot.items()}
+
+        streaming = self.config.osc.stream_features_hz > 0
+        tree = SonifyTree(state=self.state, scenes=lambda: list(available_scenes()),
+                          params=params,
+                          voices=lambda: {v: v in self.muted for v in self.voices_snapshot},
+                          features=(lambda: {k: v for k, v in self.streamed.items()
+                                             if isinstance(v, float)}) if streaming else None,
+                          feature_prefix=self.config.osc.prefix or "/", osc_port=osc_port)
+        c = self.config.control
+        return OscQueryServer(tree, osc_port=osc_port, host=c.host, port=c.oscquery_port)
 
     def close_outputs(self) -> None:
         from engine.outputs.midifile import MidiFileRecorder
@@ -267,7 +409,7 @@ class Runtime:
             if isinstance(out, MidiFileRecorder) and out.start_s is None:
                 out.start_s = start  # tick 0 is the moment the run starts
         self.driver = SceneDriver(self.player, self.scheduler, now + cfg.lookahead_s,
-                                  transform=self._mute_filter)
+                                  transform=self._transform)
         next_block = now
         next_status = now + (self.config.status.interval_s or 1.0)
         next_poll = now
@@ -286,10 +428,15 @@ class Runtime:
             features, onsets = self._latest.take()
             if self.frozen is not None:  # hold the picture: no new features, no onsets
                 features, onsets = self.frozen, []
+            if self._auto is not None and features is not None and self._pending_switch is None:
+                self._auto_scene(features.mood, now)
+            onsets = self._due_switch(features, onsets, now + cfg.lookahead_s)
             self._render(features, onsets, now + cfg.lookahead_s, now + cfg.block_s)
             stream_hz = self.config.osc.stream_features_hz
             if stream_hz > 0 and features is not None and now >= self._next_stream:
-                self.scheduler.schedule(feature_messages(features, now))
+                messages = feature_messages(features, now)
+                self.streamed = {m.address.rsplit("/", 1)[1]: m.args[0] for m in messages}
+                self.scheduler.schedule(messages)
                 self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
             if self.preview and now >= self._next_preview:
                 self._show_preview()
@@ -331,21 +478,49 @@ class Runtime:
             if reacting:  # the first control that answers this frame: capture -> event
                 self._latencies_ms.append((min(reacting) - features.t) * 1e3)
 
-    def _mute_filter(self, events: list[Event]) -> list[Event]:
-        """Drop the new notes of muted voices (notes already sounding end as planned)."""
-        if not self.muted:
-            return events
-        return [e for e in events
-                if not (isinstance(e, (Note, OscMessage)) and e.voice in self.muted)]
+    def _transform(self, events: list[Event]) -> list[Event]:
+        """Each block's events before they are scheduled: muted voices' new notes dropped, the
+        MIDI transpose applied (not to drums on channel 10), controls crossfaded after a scene
+        change, and the last value of every CC and pitch bend remembered for the next fade."""
+        out: list[Event] = []
+        fade = self._fade
+        for ev in events:
+            if self.muted and isinstance(ev, (Note, OscMessage)) and ev.voice in self.muted:
+                continue
+            if self.transpose and isinstance(ev, Note) and ev.channel != 9:
+                pitch = ev.pitch + self.transpose
+                if not 0 <= pitch <= 127:
+                    continue
+                ev = replace(ev, pitch=pitch)
+            if fade is not None:
+                ev = fade.apply(ev)
+            if isinstance(ev, ControlChange):
+                self._last_controls[("cc", ev.channel, ev.control)] = ev.value
+            elif isinstance(ev, PitchBend):
+                self._last_controls[("pb", ev.channel, 0)] = ev.value
+            out.append(ev)
+        return out
 
     def state(self) -> dict[str, object]:
-        """What /sonify/status and the health page report."""
+        """What /sonify/status, OSCQuery and the health page report (any thread: reads only)."""
         s = self.status
-        return {"scene": s.scene, "tempo_bpm": round(self.driver.tempo.bpm, 2),
+        driver = getattr(self, "driver", None)
+        bpm = driver.tempo.bpm if driver is not None else self.player.tempo_bpm(None)
+        pending = self._pending_switch
+        return {"scene": s.scene, "tempo_bpm": round(bpm, 2),
                 "mood": s.mood, "fps": round(s.fps, 1), "frozen": self.frozen is not None,
                 "muted": sorted(self.muted), "notes": self.scheduler.notes_sent,
                 "lateness_p99_ms": round(s.lateness_p99_ms, 3),
-                "voices": [v.name for v in self.scene.voices]}
+                "voices": [v.name for v in self.scene.voices],
+                "params": dict(self.player.params), "transpose": self.transpose,
+                "next_scene": pending[0].name if pending is not None else None,
+                "auto": self._auto is not None}
+
+    def _publish_snapshots(self) -> None:
+        """Immutable copies the control threads read (they never touch the live objects)."""
+        self.voices_snapshot: frozenset[str] = frozenset(v.name for v in self.scene.voices)
+        self.params_snapshot: dict[str, tuple[float, float]] = {
+            name: (p.min, p.max) for name, p in self.scene.params.items()}
 
     def _apply_commands(self, now: float) -> None:
         while True:
@@ -354,43 +529,130 @@ class Runtime:
             except queue.Empty:
                 return
             try:
-                if name == "scene":
-                    self._switch_scene(str(arg), now)
-                elif name == "panic":
-                    self.scheduler.clear()
-                    self.scheduler.panic()
-                elif name == "stop":
-                    self._stop.set()
-                elif name == "tempo":
-                    self.driver.fixed_bpm = float(arg)  # type: ignore[arg-type]
-                    self.status.tempo_bpm = float(arg)  # type: ignore[arg-type]
-                elif name == "mute":
-                    assert isinstance(arg, tuple) and len(arg) == 2
-                    if arg[1]:
-                        self.muted.add(str(arg[0]))
-                    else:
-                        self.muted.discard(str(arg[0]))
-                elif name == "freeze":
-                    self.frozen = self._latest.features if arg else None
-                elif name == "status":
-                    arg(self.state())  # type: ignore[operator]
-                else:
-                    logger.warning("unknown command %r ignored", name)
+                self._apply(name, arg, now)
             except Exception as exc:
                 logger.error("command %s(%r) failed: %s", name, arg, exc)
                 if self.strict:
                     raise
 
-    def _switch_scene(self, name: str, now: float) -> None:
-        scene = self._load_scene(name)  # a bad scene raises here; the old one keeps playing
-        self.scene = scene
-        self.player = self._player_cls(scene, seed=self.config.scene.seed)
-        if self.config.scene.panic_on_change:
+    def _apply(self, name: str, arg: object, now: float) -> None:
+        if name == "scene":
+            from engine.scene.schema import resolve_scene
+
+            path = resolve_scene(str(arg))  # a bad name raises: the old scene keeps playing
+            self.request_scene(self._load_scene(path), now, "requested", path=path)
+        elif name == "reload":  # a Scene the file watcher has already checked
+            assert isinstance(arg, tuple) and len(arg) == 2
+            scene, path = arg
+            if self.scene_path is not None and Path(path).resolve() == self.scene_path.resolve():
+                self.request_scene(scene, now, "reloaded", quantize="bar", path=Path(path))
+        elif name == "panic":
             self.scheduler.clear()
             self.scheduler.panic()
-        self.driver.switch(self.player, now)
+        elif name == "stop":
+            self._stop.set()
+        elif name == "tempo":
+            self.driver.fixed_bpm = float(arg)  # type: ignore[arg-type]
+            self.status.tempo_bpm = float(arg)  # type: ignore[arg-type]
+        elif name == "mute":
+            assert isinstance(arg, tuple) and len(arg) == 2
+            if arg[1]:
+                self.muted.add(str(arg[0]))
+            else:
+                self.muted.discard(str(arg[0]))
+        elif name == "freeze":
+            self.frozen = self._latest.features if arg else None
+        elif name == "param":
+            assert isinstance(arg, tuple) and len(arg) == 2
+            kept = self.player.set_param(str(arg[0]), float(arg[1]))
+            logger.debug("param %s = %g", arg[0], kept)
+        elif name == "transpose":
+            self.transpose = max(-48, min(48, int(arg)))  # type: ignore[call-overload]
+        elif name == "trigger":
+            assert isinstance(arg, tuple) and len(arg) == 2
+            pitch, velocity = int(arg[0]), int(arg[1])
+            self.scheduler.schedule([Note(now, self.config.control.trigger_channel - 1, pitch,
+                                          max(1, min(127, velocity)),
+                                          self.config.control.trigger_length_s, "trigger")])
+        elif name == "status":
+            arg(self.state())  # type: ignore[operator]
+        else:
+            extra = self.extra_commands.get(name)
+            if extra is None:
+                raise ValueError(f"unknown command {name!r}")
+            extra(arg)
+
+    def request_scene(self, scene: Scene, now: float, why: str, *,
+                      quantize: str | None = None, path: Path | None = None) -> None:
+        """Change to ``scene`` on the next beat, bar or phrase (``[scene] quantize``); the
+        change itself happens in the music loop when the note window reaches that moment."""
+        q = quantize or self.config.scene.quantize
+        driver = self.driver
+        if q == "now":
+            self._pending_switch = None
+            self._switch_scene(scene, now, immediate=True, why=why, path=path)
+            return
+        bpb = self.scene.harmony.beats_per_bar
+        beat = quantize_beat(driver.tempo.beat_at(driver.notes_to), q, bpb,
+                             self.config.scene.phrase_bars)
+        self._pending_switch = (scene, beat, why, path)
+        logger.info("scene %s %s: changes at beat %g (next %s)", scene.name, why, beat, q)
+
+    def _auto_scene(self, mood: str, now: float) -> None:
+        assert self._auto is not None
+        target = self._auto.choose(mood, now, self.scene.name, self._scene_since)
+        if target is None:
+            return
+        try:
+            from engine.scene.schema import resolve_scene
+
+            path = resolve_scene(target)
+            self.request_scene(self._load_scene(path), now, f"chosen by the mood ({mood})",
+                               path=path)
+        except Exception as exc:  # a bad map entry must not stop the show: log once per mood
+            logger.error("auto mode: cannot play scene %r for mood %s: %s", target, mood, exc)
+            self._auto.cfg.scenes.pop(mood, None)
+
+    def _due_switch(self, features: Features | None, onsets: list[str],
+                    horizon: float) -> list[str]:
+        """Play the old scene up to a pending change that falls before ``horizon``, then switch
+        there. Returns the onsets not yet used."""
+        pending = self._pending_switch
+        if pending is None:
+            return onsets
+        scene, beat, why, path = pending
+        at_s = max(self.driver.tempo.time_at(beat), self.driver.notes_to)
+        if at_s > horizon:
+            return onsets
+        self._render(features, onsets, at_s, min(at_s, self.driver.controls_to))
+        self._pending_switch = None
+        self._switch_scene(scene, at_s, immediate=False, why=why, path=path)
+        return []
+
+    def _switch_scene(self, scene: Scene, at_s: float, *, immediate: bool, why: str,
+                      path: Path | None = None) -> None:
+        old = self.player
+        if self.config.scene.panic_on_change:
+            if immediate:  # drop what is queued and end every sounding note now
+                self.scheduler.clear()
+                self.scheduler.panic()
+            else:  # every old note ends at the change, with its own note-off
+                self.scheduler.cut(at_s)
+        self.scene = scene
+        self.player = self._player_cls(scene, seed=self.config.scene.seed)
+        for name, value in old.params.items():  # a reload keeps what the performer set
+            if name in scene.params:
+                self.player.set_param(name, value)
+        self.scene_path = path
+        if self.config.scene.crossfade_s > 0:
+            self._fade = _ControlFade(at_s, self.config.scene.crossfade_s,
+                                      dict(self._last_controls))
+        self.driver.switch(self.player, at_s)
         self.status.scene = scene.name
-        logger.info("scene changed to %s", scene.name)
+        self._scene_since = at_s
+        self.scene_changes.append((at_s, self.driver.tempo.beat_at(at_s), scene.name, why))
+        self._publish_snapshots()
+        logger.info("scene %s: %s", why if why != "requested" else "changed to", scene.name)
 
     def _update_status(self, features: Features | None,
                       notes_window: deque[tuple[float, int]]) -> None:

@@ -303,6 +303,8 @@ class ControlServer:
     that may control the engine (None: any sender that can reach ``host``).
     """
 
+    name = "OSC control"
+
     def __init__(
         self,
         command: Callable[[str, object], None],

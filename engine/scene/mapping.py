@@ -9,7 +9,9 @@ There are exactly two, and a scene can say nothing else:
 
 evaluated in this order:
 
-1. read the feature's smoothed value (a scalar from ``engine.features.registry``);
+1. read the feature's smoothed value (a scalar from ``engine.features.registry``), or with
+   ``feature = "param:<name>"`` a live parameter the scene declares under ``[params]``
+   (set by OSC ``/sonify/param/<name>`` or a MIDI knob; read as 0..1 over its range);
 2. normalise: ``u = (x - in[0]) / (in[1] - in[0])`` clipped to 0..1 (``in`` defaults to the
    feature's registry range; ``stars``, unbounded, to 0..16);
 3. ``invert``: ``u = 1 - u``;
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -67,12 +70,25 @@ class SceneModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+PARAM_PREFIX = "param:"
+"""``feature = "param:<name>"`` reads the scene's live parameter ``<name>`` (see Scene.params),
+normalised to 0..1 over its declared range, so the input range is 0..1 by default."""
+
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
 def check_feature(name: str) -> str:
+    if name.startswith(PARAM_PREFIX):
+        if not _PARAM_NAME.match(name[len(PARAM_PREFIX):]):
+            raise ValueError(f"{name!r}: a parameter name is letters, digits and _ "
+                             f"(e.g. \"param:intensity\")")
+        return name
     if name not in SCALAR_NAMES:
         close = difflib.get_close_matches(name, SCALAR_NAMES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown feature {name!r}{hint}; known features: "
-                         f"{', '.join(SCALAR_NAMES)}")
+                         f"{', '.join(SCALAR_NAMES)}, or \"param:<name>\" for a live "
+                         f"parameter")
     return name
 
 
@@ -80,7 +96,10 @@ FeatureName = Annotated[str, AfterValidator(check_feature)]
 
 
 def feature_range(name: str) -> tuple[float, float]:
-    """The registry range of a scalar feature (``stars``, unbounded, reads 0..MAX_STARS)."""
+    """The registry range of a scalar feature (``stars``, unbounded, reads 0..MAX_STARS); a live
+    parameter reads 0..1."""
+    if name.startswith(PARAM_PREFIX):
+        return 0.0, 1.0
     spec = FEATURES[name]
     return spec.lo, float(MAX_STARS) if spec.hi is None else spec.hi
 
@@ -293,7 +312,8 @@ def _smoother(feature: str | None, in_: tuple[float, float] | None,
               smoothing_s: float) -> OnePole | None:
     if smoothing_s <= 0 or not feature:
         return None
-    return OnePole(smoothing_s, circular=FEATURES[feature].circular and in_ is None)
+    spec = FEATURES.get(feature)
+    return OnePole(smoothing_s, circular=spec is not None and spec.circular and in_ is None)
 
 
 class Mapper:

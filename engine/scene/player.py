@@ -47,7 +47,7 @@ from engine.events import (
 from engine.features.analyzer import Features
 from engine.music import theory
 from engine.music.rhythm import euclid, humanise, parse_steps, swing_steps, unit_random
-from engine.scene.mapping import Chooser, Mapper, Mapping
+from engine.scene.mapping import PARAM_PREFIX, Chooser, Mapper, Mapping
 from engine.scene.schema import (
     ChordsVoice,
     DrumPart,
@@ -570,6 +570,32 @@ class ScenePlayer:
             self._triggers.setdefault(trig.on, []).append((_TRIGGER_RANK + i, trig))
         self._pending: list[tuple[float, int, int, Event]] = []
         self._seq = 0
+        self.params: dict[str, float] = {name: p.start for name, p in scene.params.items()}
+        self._param_values = self._normalised_params()
+
+    # -- live parameters ----------------------------------------------------------------------
+
+    def set_param(self, name: str, value: float) -> float:
+        """Set a live parameter (clipped to its range); returns the value kept. KeyError names
+        the parameters there are."""
+        spec = self.scene.params.get(name)
+        if spec is None:
+            raise KeyError(f"scene {self.scene.name!r} has no parameter {name!r} (it has: "
+                           f"{', '.join(self.scene.params) or 'none'})")
+        value = min(spec.max, max(spec.min, float(value)))
+        self.params[name] = value
+        self._param_values = self._normalised_params()
+        return value
+
+    def _normalised_params(self) -> dict[str, float]:
+        return {f"{PARAM_PREFIX}{name}": spec.normalise(self.params[name])
+                for name, spec in self.scene.params.items()}
+
+    def _with_params(self, features: Features | None) -> Features | None:
+        """``features`` whose values also hold the live parameters (``param:<name>``, 0..1)."""
+        if features is None or not self._param_values:
+            return features
+        return dataclasses.replace(features, values={**features.values, **self._param_values})
 
     @property
     def key(self) -> KeyState | None:
@@ -578,10 +604,20 @@ class ScenePlayer:
 
     def tempo_bpm(self, features: Features | None) -> float:
         """The tempo the scene wants now, in steps of the scene's ``step_bpm``."""
+        features = self._with_params(features)
         bpm = self._tempo.rest() if features is None else self._tempo(features, features.t)
         if self._step_bpm > 0:
             bpm = round(bpm / self._step_bpm) * self._step_bpm
         return min(300.0, max(20.0, bpm))
+
+    def relocate(self) -> None:
+        """The beat grid jumped (a transport start, a large phase jump of an external clock):
+        every voice starts again at the first step at or after the next window's start, and
+        what was decided for later (humanised notes, sparkle runs) is dropped. Without this a
+        jump back would leave the voices silent until the grid came back to where they were."""
+        for voice in self._voices:
+            voice._next = None
+        self._pending.clear()
 
     def start_events(self, t: float) -> list[Event]:
         """Program changes for the voices that ask for one."""
@@ -604,6 +640,7 @@ class ScenePlayer:
         a lookahead ahead (for precise timing) but controls and triggers with
         ``render_controls`` over a window ending just after now (for low latency).
         """
+        features = self._with_params(features)
         out: list[tuple[float, int, int, Event]] = []
         pending = self._pending
         while pending and pending[0][0] < t_to:
@@ -628,6 +665,7 @@ class ScenePlayer:
                         t_to: float, onsets: Sequence[str] = ()) -> list[Event]:
         """The continuous controls with ``t_from <= t < t_to``, and the triggers of ``onsets``
         at ``t_from``; windows tile as ``render``'s do."""
+        features = self._with_params(features)
         out: list[tuple[float, int, int, Event]] = []
         if t_to > t_from and features is not None:
             w = _Window(features, tempo, t_from, t_to, out, [], self._seq, self._harmony)

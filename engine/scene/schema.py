@@ -33,6 +33,7 @@ from engine.features.registry import MOOD_LABELS, SCALAR_NAMES
 from engine.music import rhythm as rh
 from engine.music import theory
 from engine.scene.mapping import (
+    PARAM_PREFIX,
     FeatureName,
     LengthMapping,
     Mapping,
@@ -378,6 +379,53 @@ class StreamSpec(SceneModel):
         return tuple(self.features) if self.features is not None else SCALAR_NAMES
 
 
+# -- live parameters ------------------------------------------------------------------------------
+
+class ParamSpec(SceneModel):
+    """A live parameter: ``[params.intensity] min = 0, max = 1, value = 0.5``. A performer sets it
+    (``/sonify/param/intensity 0.8``, a MIDI knob); mappings read it as
+    ``feature = "param:intensity"``, normalised to 0..1 over ``min``..``max``."""
+
+    min: float = 0.0
+    max: float = 1.0
+    value: float | None = None  # the starting value; default the middle of the range
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ParamSpec:
+        if not self.min < self.max:
+            raise ValueError(f"'min' ({self.min:g}) must be below 'max' ({self.max:g})")
+        if self.value is not None and not self.min <= self.value <= self.max:
+            raise ValueError(f"'value' {self.value:g} is outside {self.min:g}..{self.max:g}")
+        return self
+
+    @property
+    def start(self) -> float:
+        return self.value if self.value is not None else 0.5 * (self.min + self.max)
+
+    def normalise(self, value: float) -> float:
+        u = (value - self.min) / (self.max - self.min)
+        return 0.0 if u < 0.0 else 1.0 if u > 1.0 else u
+
+
+def _param_refs(node: Any) -> set[str]:
+    """Every ``param:<name>`` a scene's mappings and choices read."""
+    found: set[str] = set()
+    if isinstance(node, BaseModel):
+        feature = getattr(node, "feature", None)
+        if isinstance(feature, str) and feature.startswith(PARAM_PREFIX):
+            found.add(feature[len(PARAM_PREFIX):])
+        for name in type(node).model_fields:
+            found |= _param_refs(getattr(node, name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            found |= _param_refs(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            found |= _param_refs(item)
+    return found
+
+
 # -- the scene ------------------------------------------------------------------------------------
 
 class Scene(SceneModel):
@@ -390,9 +438,14 @@ class Scene(SceneModel):
     controls: list[ControlSpec] = []
     triggers: list[TriggerSpec] = []
     stream: StreamSpec | None = None
+    params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], ParamSpec] = {}
 
     @model_validator(mode="after")
     def _check(self) -> Scene:
+        missing = sorted(_param_refs(self) - set(self.params))
+        if missing:
+            raise ValueError(f"mappings read undeclared parameters {', '.join(missing)}: declare "
+                             f"each under [params.<name>] with min, max and value")
         for what, names in (("voice", [v.name for v in self.voices]),
                             ("control", [c.name for c in self.controls])):
             dup = sorted({n for n in names if names.count(n) > 1})

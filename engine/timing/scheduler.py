@@ -18,6 +18,7 @@ its note-off.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -145,6 +146,18 @@ class Scheduler:
             out.send(ev)
         self.events_sent += 1
 
+    def send_now(self, events: Iterable[Event]) -> None:
+        """Dispatch ``events`` at once on the calling thread, to every output that wants them
+        (no queue, no output latency): the last words of a run (MIDI clock STOP), sent before
+        ``stop()`` drops whatever is pending. Notes are not accepted (they need the queue)."""
+        with self._lock:
+            for ev in events:
+                if isinstance(ev, Note):
+                    raise TypeError("send_now takes no Note: schedule() it")
+                for i, out in enumerate(self.outputs):
+                    if out.wants(ev):
+                        self._dispatch(i, ev)
+
     def _record_lateness(self, late_s: float) -> None:
         self._lateness[self._late_n % LATENESS_WINDOW] = late_s
         self._late_n += 1
@@ -235,6 +248,27 @@ class Scheduler:
         with self._lock:
             self._incoming.clear()
             self._heap.clear()
+
+    def cut(self, at_s: float) -> int:
+        """End the music at ``at_s`` (a quantised scene change): every pending event from
+        ``at_s`` on is dropped, except note-offs, which move to ``at_s``, so each note sounding
+        then ends there with its own explicit note-off. Returns how many events were dropped."""
+        with self._lock:
+            self._admit()
+            kept: list[tuple[float, int, int, int, Event]] = []
+            dropped = 0
+            for due, prio, seq, i, ev in self._heap:
+                if ev.t < at_s:
+                    kept.append((due, prio, seq, i, ev))
+                elif isinstance(ev, NoteOff):
+                    moved = dataclasses.replace(ev, t=at_s)
+                    kept.append((at_s + self.outputs[i].latency_s, prio, seq, i, moved))
+                else:
+                    dropped += 1
+            heapq.heapify(kept)
+            self._heap = kept
+        self._wake.set()
+        return dropped
 
     def panic(self, outputs: Sequence[Output] | None = None) -> None:
         """Note-off for every held note, then CC 64 = 0, CC 123, CC 120 on every channel."""

@@ -19,6 +19,8 @@ def config(scene: str = "energize") -> Config:
     c.source.input = "demo"
     c.source.width, c.source.height = 640, 360
     c.scene.name = scene
+    c.control.port = 0  # tests that want the control server pick a free port
+    c.scene.watch = False
     return c
 
 
@@ -46,7 +48,9 @@ def test_run_plays_and_ends_every_note() -> None:
 
 def test_scene_change_through_the_command_queue_leaves_no_note_hanging() -> None:
     out = RecordingOutput()
-    rt = Runtime(config("energize"), [out])
+    c = config("energize")
+    c.scene.quantize = "now"  # at once: drop what is queued and panic
+    rt = Runtime(c, [out])
     timer = threading.Timer(1.5, rt.command, args=("scene", "calm"))
     timer.start()
     try:
