@@ -507,8 +507,10 @@ class Runtime:
         driver = getattr(self, "driver", None)
         bpm = driver.tempo.bpm if driver is not None else self.player.tempo_bpm(None)
         pending = self._pending_switch
+        latest = self._latest.features
         return {"scene": s.scene, "tempo_bpm": round(bpm, 2),
-                "mood": s.mood, "fps": round(s.fps, 1), "frozen": self.frozen is not None,
+                "mood": latest.mood if latest is not None else "-",
+                "fps": round(self._latest.fps(), 1), "frozen": self.frozen is not None,
                 "muted": sorted(self.muted), "notes": self.scheduler.notes_sent,
                 "lateness_p99_ms": round(s.lateness_p99_ms, 3),
                 "voices": [v.name for v in self.scene.voices],
