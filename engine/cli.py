@@ -13,7 +13,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from engine import __version__, pianoroll, recommend
+from engine import __version__, doctor, pianoroll, recommend
 from engine.capture import DEMO_LOOKS, SourceError, open_source
 from engine.capture.files import ImageSource
 
@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", metavar="FILE.mid", help="record everything sent to a MIDI file")
     run.add_argument("--control-port", type=_port, metavar="N",
                      help="OSC control port on 127.0.0.1 (default 9000 from the config; 0 = off)")
+    run.add_argument("--http-port", type=_port, metavar="N",
+                     help="health and control page on 127.0.0.1 (default 8765; 0 = off)")
     run.add_argument("--duration", type=_positive_float, metavar="SECONDS",
                      help="stop cleanly after this many seconds")
     run.add_argument("--preview", action="store_true",
@@ -123,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pianoroll.add_parser(sub)
     recommend.add_parser(sub)
+    doctor.add_parser(sub)
 
     ports = sub.add_parser("ports", help="list MIDI ports",
                            description="List the MIDI input and output ports of each system.")
@@ -303,6 +306,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.midi.api = args.midi_api
     if args.control_port is not None:
         config.control.port = args.control_port
+    if args.http_port is not None:
+        config.http.port = args.http_port
     for target in args.osc:
         try:
             parse_host_port(target)
@@ -405,7 +410,8 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"features": cmd_features, "bench": cmd_bench, "run": cmd_run, "ports": cmd_ports,
-            "render": cmd_render, "pianoroll": pianoroll.run, "recommend": recommend.run}
+            "render": cmd_render, "pianoroll": pianoroll.run, "recommend": recommend.run,
+            "doctor": doctor.main}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

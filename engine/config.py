@@ -11,7 +11,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from engine.net import is_loopback
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -140,12 +149,26 @@ class StatusConfig(_Model):
     interval_s: Annotated[float, Field(ge=0.0, le=3600)] = 1.0
 
 
+class HttpConfig(_Model):
+    port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    host: str = "127.0.0.1"
+    token: str = ""  # required when host is not a loopback address
+
+    @model_validator(mode="after")
+    def _token(self) -> HttpConfig:
+        if self.port and not is_loopback(self.host) and not self.token:
+            raise ValueError(f"host {self.host!r} can be reached from other machines: set "
+                             f"http.token (requests then need it) or bind 127.0.0.1")
+        return self
+
+
 class Config(_Model):
     source: SourceConfig = SourceConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     scene: SceneConfig = SceneConfig()
     auto: AutoConfig = AutoConfig()
     control: ControlConfig = ControlConfig()
+    http: HttpConfig = HttpConfig()
     music: MusicConfig = MusicConfig()
     midi: MidiConfig = MidiConfig()
     osc: OscConfig = OscConfig()

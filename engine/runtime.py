@@ -138,16 +138,22 @@ class _AutoScene:
         return target
 
 
-def feature_messages(features: Features, t: float) -> list[OscMessage]:
-    """Every scalar feature as ``/feature/<name>`` with a float 0..1 (a count such as ``stars``
-    is scaled by 50 and clipped), then the mood label as ``/feature/mood``."""
-    out: list[OscMessage] = []
+def feature_fractions(features: Features) -> dict[str, float]:
+    """Every scalar feature as 0..1 (a count such as ``stars`` is scaled by 50 and clipped)."""
+    out: dict[str, float] = {}
     for spec in SCALARS:
         v = features.values[spec.name]
         hi = spec.hi if spec.hi is not None else 50.0
         frac = (v - spec.lo) / (hi - spec.lo) if hi > spec.lo else 0.0
-        out.append(OscMessage(t, f"/feature/{spec.name}", (round(min(1.0, max(0.0, frac)), 4),),
-                              "stream"))
+        out[spec.name] = round(min(1.0, max(0.0, frac)), 4)
+    return out
+
+
+def feature_messages(features: Features, t: float) -> list[OscMessage]:
+    """Every scalar feature as ``/feature/<name>`` with a float 0..1 (see
+    ``feature_fractions``), then the mood label as ``/feature/mood``."""
+    out = [OscMessage(t, f"/feature/{name}", (value,), "stream")
+           for name, value in feature_fractions(features).items()]
     out.append(OscMessage(t, "/feature/mood", (features.mood,), "stream"))
     return out
 
@@ -261,6 +267,12 @@ class Runtime:
         self.control_server: ControlServer | None = None
         self.reloader: SceneReloader | None = None
         self.streamed: dict[str, object] = {}  # the feature values last streamed (OSCQuery)
+        from engine.health import Metrics, RecentErrors
+
+        self.metrics = Metrics()
+        self.recent_errors = RecentErrors()
+        self.last_image: np.ndarray | None = None
+        self.started_at = time.time()
         self._publish_snapshots()
 
     # -- control (any thread) -----------------------------------------------------------------
@@ -282,6 +294,8 @@ class Runtime:
                     break
                 feats = self.analyzer.analyze(frame)
                 self._latest.publish(feats)
+                self.last_image = frame.image
+                self.metrics.frame(feats.analysis_ms / 1e3)
                 if self.preview:
                     self._preview_frame = (frame.image, feats)
         except Exception as exc:  # the music thread decides what to do with it
@@ -313,10 +327,14 @@ class Runtime:
         except SourceError:
             self.close_outputs()
             raise
+        engine_log = logging.getLogger("engine")
+        engine_log.addHandler(self.recent_errors)
+        self.metrics.start()
         try:
             self._start_services()
             return self._run(duration_s)
         finally:
+            engine_log.removeHandler(self.recent_errors)
             self._stop.set()
             for service in reversed(self.services):
                 try:
@@ -353,6 +371,8 @@ class Runtime:
         if c.port and c.oscquery_port:
             wanted.append(self._oscquery(c.port if self.control_server is None
                                          else self.control_server.port))
+        if self.config.http.port:
+            wanted.append(self._health_server())
         if self.config.scene.watch:
             self.reloader = SceneReloader(self.command, lambda: self.scene_path)
             wanted.append(self.reloader)
@@ -363,6 +383,19 @@ class Runtime:
                 logger.error("%s not started: %s", service.name, exc)
                 continue
             self.services.append(service)
+
+    def _health_server(self) -> _Service:
+        from engine.health import HealthServer, Thumbnailer
+        from engine.scene.schema import available_scenes
+
+        h = self.config.http
+        server = HealthServer(h.host, h.port, health=self.health, state=self.state,
+                              command=self.command,
+                              thumbnail=Thumbnailer(lambda: self.last_image),
+                              metrics=self.metrics, scenes=lambda: list(available_scenes()),
+                              token=h.token or None)
+        server.name = "health page"  # type: ignore[attr-defined]
+        return server  # type: ignore[return-value]
 
     def _oscquery(self, osc_port: int) -> _Service:
         from engine.control.oscquery import OscQueryServer, SonifyTree
@@ -516,7 +549,49 @@ class Runtime:
                 "voices": [v.name for v in self.scene.voices],
                 "params": dict(self.player.params), "transpose": self.transpose,
                 "next_scene": pending[0].name if pending is not None else None,
-                "auto": self._auto is not None}
+                "auto": self._auto is not None,
+                "features": feature_fractions(latest) if latest is not None else {},
+                "frames": self._latest.frames,
+                "outputs": [{"name": o.name, "connected": o.connected,
+                             "dropped": o.stats.dropped} for o in self.outputs]}
+
+    def health(self) -> dict[str, object]:
+        """The /health report: each part's state, uptime and the last errors; ``ok`` is False
+        when the capture thread died or no frame came for 5 s, the dispatch thread is dead, or
+        an output is disconnected."""
+        now = time.perf_counter()
+        times = list(self._latest.frame_times)
+        age = now - times[-1] if times else None
+        capture_alive = self._capture_thread is not None and self._capture_thread.is_alive()
+        source_ok = capture_alive and age is not None and age < 5.0
+        sched = self.scheduler
+        lat = sched.lateness()
+        dispatch_alive = sched.running
+        ams = list(self._latest.analysis_ms)
+        outputs = [{"name": o.name, "connected": o.connected, "sent": o.stats.sent,
+                    "dropped": o.stats.dropped, "reconnects": o.stats.reconnects,
+                    "last_error": o.stats.last_error} for o in self.outputs]
+        ok = source_ok and dispatch_alive and all(o.connected for o in self.outputs)
+        return {
+            "ok": ok, "uptime_s": round(time.time() - self.started_at, 1),
+            "scene": self.status.scene,
+            "source": {"name": self.source.name, "live": self.source.live, "ok": source_ok,
+                       "frames": self._latest.frames, "fps": round(self._latest.fps(), 2),
+                       "last_frame_age_s": None if age is None else round(age, 3),
+                       "error": None if self._capture_error is None
+                       else str(self._capture_error)},
+            "analysis": {"ok": source_ok,
+                         "analysis_ms": round(float(np.median(ams)), 3) if ams else None},
+            "scheduler": {"ok": dispatch_alive, "running": dispatch_alive,
+                          "lateness_p50_ms": round(lat.p50_ms, 3),
+                          "lateness_p99_ms": round(lat.p99_ms, 3),
+                          "lateness_max_ms": round(lat.max_ms, 3),
+                          "pending": sched.pending(),
+                          "last_dispatch_age_s": (round(now - sched.last_dispatch_s, 3)
+                                                  if sched.last_dispatch_s else None)},
+            "outputs": outputs,
+            "errors": self.recent_errors.snapshot(),
+        }
 
     def _publish_snapshots(self) -> None:
         """Immutable copies the control threads read (they never touch the live objects)."""
@@ -669,6 +744,15 @@ class Runtime:
         lat = list(self._latencies_ms)
         s.latency_ms = float(np.median(lat)) if lat else 0.0
         s.mood = features.mood if features is not None else "-"
+        m = self.metrics
+        m.observe_lateness_ring(*self.scheduler.lateness_ring())
+        m.notes(self.scheduler.notes_sent)
+        m.fps(s.fps)
+        for o in self.outputs:
+            m.output(o.name, connected=o.connected, dropped=o.stats.dropped,
+                     reconnects=o.stats.reconnects)
+        if self.control_server is not None:
+            m.control_rejections(self.control_server.stats.rejected)
         s.outputs = [f"{o.name}{'' if o.connected else ' (waiting)'}" for o in self.outputs]
 
 

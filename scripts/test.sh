@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 # System packages (as root with apt, e.g. in CI): OpenCV's wheel needs libGL and glib at
 # import time; python-rtmidi's wheel needs libasound; Debian's python3 needs python3-venv for
 # `python3 -m venv`. The output tests' real peers: jackd2 (jackd, jack_lsp, jack_midi_dump,
-# jack_connect), liblo-tools (oscdump), coreutils (stdbuf).
+# jack_connect), liblo-tools (oscdump), coreutils (stdbuf); the health page's browser test:
+# chromium (Debian's, driven by Playwright: never `playwright install`).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     need=()
-    for pkg in libgl1 libglib2.0-0 libasound2 jackd2 liblo-tools coreutils; do
+    for pkg in libgl1 libglib2.0-0 libasound2 jackd2 liblo-tools coreutils chromium; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,8 +113,9 @@ def test_bench_rejects_unknown_resolution(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_console_script_is_installed_and_exits_2_on_bad_input(tmp_path: Path) -> None:
-    exe = shutil.which("sonify")
-    cmd = [exe] if exe else [sys.executable, "-m", "engine.cli"]
+    exe = Path(sys.executable).with_name("sonify")  # this environment's, not another on PATH
+    assert exe.is_file(), "the console script is not installed next to the interpreter"
+    cmd = [str(exe)]
     done = subprocess.run([*cmd, "features", str(tmp_path / "missing.mp4")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

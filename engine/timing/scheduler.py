@@ -171,6 +171,16 @@ class Scheduler:
         p50, p99 = np.percentile(window, [50, 99])
         return LatenessStats(self._late_n, float(p50), float(p99), float(window.max()))
 
+    @property
+    def running(self) -> bool:
+        """True while the dispatch thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def lateness_ring(self) -> tuple[np.ndarray, int]:
+        """The lateness ring buffer (seconds; entry ``i % len`` is the i-th dispatch) and how
+        many dispatches were ever recorded: for metrics that read only what is new."""
+        return self._lateness, self._late_n
+
     def next_due(self) -> float | None:
         with self._lock:
             self._admit()

@@ -27,6 +27,7 @@ def config(scene: str = "energize", **scene_opts: object) -> Config:
     c.source.width, c.source.height = 640, 360
     c.scene.name = scene
     c.control.port = 0
+    c.http.port = 0
     c.scene.watch = False
     for k, v in scene_opts.items():
         setattr(c.scene, k, v)

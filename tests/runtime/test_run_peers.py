@@ -7,7 +7,6 @@ received. Timing bounds are generous: these test behaviour, not speed (that is `
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,8 +21,9 @@ import pytest
 from engine.music.theory import scale_pcs
 from tests.conftest import JackServer, MidiDump, OscDump, wait_until
 
-SONIFY = [shutil.which("sonify") or "", ] if shutil.which("sonify") else [sys.executable, "-m",
-                                                                          "engine.cli"]
+# this environment's console script (another `sonify` on PATH may be an older install)
+_SCRIPT = Path(sys.executable).with_name("sonify")
+SONIFY = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "engine.cli"]
 
 
 def start_run(*args: str, env: dict[str, str] | None = None, log: Path) -> subprocess.Popen[bytes]:

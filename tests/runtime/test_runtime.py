@@ -19,7 +19,8 @@ def config(scene: str = "energize") -> Config:
     c.source.input = "demo"
     c.source.width, c.source.height = 640, 360
     c.scene.name = scene
-    c.control.port = 0  # tests that want the control server pick a free port
+    c.control.port = 0  # tests that want the control server or the page pick a free port
+    c.http.port = 0
     c.scene.watch = False
     return c
 
