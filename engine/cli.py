@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -126,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     pianoroll.add_parser(sub)
     recommend.add_parser(sub)
     doctor.add_parser(sub)
+
+    pan = sub.add_parser(
+        "panic", help="silence the configured MIDI port and OSC targets",
+        description="Send sustain off, all notes off and all sound off on every channel, then "
+                    "a note-off for every note of every channel, to the MIDI port and the OSC "
+                    "targets the config names. The engine does this itself when it stops; this "
+                    "is for when it could not (systemd runs it after the engine, however it "
+                    "ended). Exit status 1 when a destination is absent.")
+    pan.add_argument("--config", help="a runtime config file (default: configs/default.toml)")
+    pan.add_argument("--midi", metavar="PORT",
+                     help="the MIDI port whose name contains PORT (default: the config's)")
+    pan.add_argument("--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"))
+    pan.add_argument("--no-notes", action="store_true",
+                     help="only CC 64/123/120 on each channel, not the 2048 note-offs")
 
     ports = sub.add_parser("ports", help="list MIDI ports",
                            description="List the MIDI input and output ports of each system.")
@@ -329,14 +344,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     tty = sys.stderr.isatty()
     last_line = [0.0]
+    # to a log (not a terminal): a line every 5 s; under systemd, STATUS= says it: every minute
+    log_every_s = 60.0 if os.environ.get("NOTIFY_SOCKET") else 5.0
 
     def show_status(status: object) -> None:
         import time
 
+        if config.status.interval_s <= 0:
+            return
         line = status.line()  # type: ignore[attr-defined]
         if tty:
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
-        elif time.monotonic() - last_line[0] >= 5.0:
+        elif time.monotonic() - last_line[0] >= log_every_s:
             last_line[0] = time.monotonic()
             print(line, file=sys.stderr, flush=True)
 
@@ -390,6 +409,22 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_panic(args: argparse.Namespace) -> int:
+    from engine.config import ConfigError, load_config
+    from engine.service.panic import panic_outputs
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if args.midi:
+        config.midi.port = args.midi
+    if args.midi_api:
+        config.midi.api = args.midi_api
+    return panic_outputs(config, notes=not args.no_notes,
+                         report=lambda m: print(f"sonify panic: {m}", file=sys.stderr))
+
+
 def cmd_ports(args: argparse.Namespace) -> int:
     from engine.outputs.midi import MidiPortError, list_ports
 
@@ -411,7 +446,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 COMMANDS = {"features": cmd_features, "bench": cmd_bench, "run": cmd_run, "ports": cmd_ports,
             "render": cmd_render, "pianoroll": pianoroll.run, "recommend": recommend.run,
-            "doctor": doctor.main}
+            "doctor": doctor.main, "panic": cmd_panic}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -20,7 +20,11 @@ from pydantic import (
     model_validator,
 )
 
+from engine.control.midi_in import MidiControlConfig
 from engine.net import is_loopback
+
+if TYPE_CHECKING:
+    from engine.service.hours import OpeningHours
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -41,6 +45,12 @@ class SourceConfig(_Model):
     fps: Annotated[float, Field(gt=0, le=240)] = 30.0
     loop: bool = True
     seed: int = 0
+    stall_s: Annotated[float, Field(gt=0.0, le=60.0)] = 1.0
+    stale_s: Annotated[float, Field(ge=0.0, le=600.0)] = 1.5
+    retry_initial_s: Annotated[float, Field(gt=0.0, le=60.0)] = 0.25
+    retry_max_s: Annotated[float, Field(gt=0.0, le=600.0)] = 5.0
+    wait_for_camera: bool = False
+    idle: str = "hold"
 
 
 class AnalysisConfig(_Model):
@@ -95,6 +105,26 @@ class ControlConfig(_Model):
     oscquery_port: Annotated[int, Field(ge=0, le=65535)] = 9001
     trigger_channel: Annotated[int, Field(ge=1, le=16)] = 1
     trigger_length_s: Annotated[float, Field(gt=0.0, le=10.0)] = 0.25
+    midi: MidiControlConfig = MidiControlConfig()
+
+
+SYNC_SOURCES = ("none", "midi_clock", "link")
+
+
+class SyncConfig(_Model):
+    source: str = "none"
+    clock_out: bool = False
+    clock_in_port: str = ""
+    clock_in_virtual: str = "sonify-clock-in"
+    clock_in_latency_ms: Annotated[float, Field(ge=0.0, le=500.0)] = 0.0
+    link_quantum: Annotated[float, Field(gt=0.0, le=64.0)] = 4.0
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if v not in SYNC_SOURCES:
+            raise ValueError(f"must be one of {', '.join(SYNC_SOURCES)}")
+        return v
 
 
 class MusicConfig(_Model):
@@ -109,6 +139,7 @@ class MidiConfig(_Model):
     virtual: str = "sonify"
     api: str = "auto"
     wait_for_port: bool = True
+    startup_sweep: bool = True
 
     @field_validator("api")
     @classmethod
@@ -162,6 +193,34 @@ class HttpConfig(_Model):
         return self
 
 
+class ServiceConfig(_Model):
+    watchdog: bool = True
+    capture_stall_s: Annotated[float, Field(gt=0.0, le=3600)] = 30.0
+    dispatch_stall_s: Annotated[float, Field(gt=0.0, le=3600)] = 5.0
+    notify_status_s: Annotated[float, Field(ge=0.0, le=3600)] = 5.0
+
+
+class HoursConfig(_Model):
+    enabled: bool = False
+    timezone: str = ""
+    fade_s: Annotated[float, Field(ge=0.0, le=21600)] = 60.0
+    fade_control: Annotated[int, Field(ge=0, le=119)] = 11
+    week: dict[str, str] = {}
+    dates: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _hours(self) -> HoursConfig:
+        if self.enabled:
+            self.opening_hours()  # HoursError (a ValueError) names the key
+        return self
+
+    def opening_hours(self) -> OpeningHours:
+        from engine.service.hours import OpeningHours
+
+        return OpeningHours.from_settings(self.week, dates=self.dates, fade_s=self.fade_s,
+                                          timezone=self.timezone, where="hours")
+
+
 class Config(_Model):
     source: SourceConfig = SourceConfig()
     analysis: AnalysisConfig = AnalysisConfig()
@@ -169,6 +228,9 @@ class Config(_Model):
     auto: AutoConfig = AutoConfig()
     control: ControlConfig = ControlConfig()
     http: HttpConfig = HttpConfig()
+    sync: SyncConfig = SyncConfig()
+    service: ServiceConfig = ServiceConfig()
+    hours: HoursConfig = HoursConfig()
     music: MusicConfig = MusicConfig()
     midi: MidiConfig = MidiConfig()
     osc: OscConfig = OscConfig()

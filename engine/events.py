@@ -127,7 +127,35 @@ class Tempo:
     bpm: float
 
 
+# MIDI system real-time and common messages (status bytes) that MidiSystem carries
+CLOCK = 0xF8  # timing clock: 24 per quarter note
+START = 0xFA  # play from song position 0; the next CLOCK is its first beat
+CONTINUE = 0xFB  # play from the current song position, at the next CLOCK
+STOP = 0xFC
+SONG_POSITION = 0xF2  # song position pointer: 14-bit value, in sixteenth notes (6 clocks)
+SYSTEM_STATUSES = {CLOCK: "clock", START: "start", CONTINUE: "continue", STOP: "stop",
+                   SONG_POSITION: "song position"}
+
+
+@dataclass(frozen=True, slots=True)
+class MidiSystem:
+    """A MIDI system message for clock sync (channel-less): ``status`` is CLOCK, START,
+    CONTINUE, STOP or SONG_POSITION; ``value`` is the song position in sixteenth notes
+    (0..16383, SONG_POSITION only). MIDI ports send it; files, synths and OSC ignore it."""
+
+    t: float
+    status: int
+    value: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status not in SYSTEM_STATUSES:
+            raise ValueError(f"MIDI system status must be one of "
+                             f"{', '.join(f'0x{s:02X} ({n})' for s, n in SYSTEM_STATUSES.items())}"
+                             f", got 0x{self.status:02X}")
+        _check("song position", self.value, 0, 0x3FFF if self.status == SONG_POSITION else 0)
+
+
 MidiEvent = NoteOn | NoteOff | ControlChange | PitchBend | ProgramChange
 Event = (Note | NoteOn | NoteOff | ControlChange | PitchBend | ProgramChange | OscMessage
-         | Tempo)
+         | Tempo | MidiSystem)
 MIDI_EVENTS = (NoteOn, NoteOff, ControlChange, PitchBend, ProgramChange)

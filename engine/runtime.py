@@ -20,27 +20,29 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from engine.capture import Source, SourceError, find_cameras, open_source
+from engine.capture import Frame, Source, SourceError, find_cameras, open_source
 from engine.config import AutoConfig, Config, parse_host_port
 from engine.driver import SceneDriver
 from engine.events import ControlChange, Event, Note, OscMessage, PitchBend
 from engine.features.analyzer import Analyzer, AnalyzerConfig, Features
 from engine.features.registry import SCALARS
 from engine.outputs.base import Output
-from engine.timing.clock import RealTime, TimeSource
+from engine.timing.clock import ManualTime, RealTime, TimeSource
 from engine.timing.scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from engine.control.midi_in import MidiControl
     from engine.control.osc_server import ControlServer
     from engine.control.reload import SceneReloader
     from engine.scene.schema import Scene
+    from engine.timing.sync import ExternalTempo
 
 logger = logging.getLogger(__name__)
 
@@ -234,10 +236,14 @@ class Runtime:
         if note:
             logger.info("%s", note)
         self.source_note = note
+        sc = config.source
         self.source = source or open_source(
-            spec, width=config.source.width, height=config.source.height,
-            fps=config.source.fps, loop=config.source.loop, realtime=True,
-            seed=config.source.seed)
+            spec, width=sc.width, height=sc.height, fps=sc.fps, loop=sc.loop, realtime=True,
+            seed=sc.seed, stall_s=sc.stall_s, stale_s=sc.stale_s or None,
+            retry_initial_s=sc.retry_initial_s, retry_max_s=sc.retry_max_s)
+        self._source_open = False
+        self._idle: tuple[str, Path | None] | None = None  # while lost: (previous scene, path)
+        self._idle_hold: Features | None = None
         self.analyzer = Analyzer(AnalyzerConfig(width=config.analysis.width,
                                                 smoothing_s=dict(config.analysis.smoothing_s)))
         self.commands: queue.Queue[tuple[str, object]] = queue.Queue()
@@ -267,12 +273,29 @@ class Runtime:
         self.control_server: ControlServer | None = None
         self.reloader: SceneReloader | None = None
         self.streamed: dict[str, object] = {}  # the feature values last streamed (OSCQuery)
+        self.sync: ExternalTempo | None = None  # MIDI clock in or Link, made by run()
+        self.midi_control: MidiControl | None = None
+        self.master = 1.0  # a MIDI knob's master level: scales note velocities
         from engine.health import Metrics, RecentErrors
 
         self.metrics = Metrics()
         self.recent_errors = RecentErrors()
         self.last_image: np.ndarray | None = None
         self.started_at = time.time()
+        from engine.service.hours import HoursGate
+        from engine.service.notify import Notifier, Watchdog, watchdog_interval_s
+
+        sv = config.service
+        self.notifier = Notifier()
+        self.watchdog = Watchdog(watchdog_interval_s() if sv.watchdog else None,
+                                 {"capture": sv.capture_stall_s,
+                                  "dispatch": sv.dispatch_stall_s})
+        h = config.hours
+        self.gate = (HoursGate(h.opening_hours(), control=h.fade_control or None)
+                     if h.enabled else None)
+        self._ready_sent = False
+        self._next_notify_status = 0.0
+        self._next_gate = 0.0
         self._publish_snapshots()
 
     # -- control (any thread) -----------------------------------------------------------------
@@ -289,15 +312,16 @@ class Runtime:
 
     def _capture_loop(self) -> None:
         try:
-            for frame in self.source:
+            if not self._source_open:
+                self._open_when_there()
+            # None every 0.2 s without a frame: the loop keeps turning (and beating) while a
+            # camera is lost or hung; source.state says which
+            for frame in self.source.frames(heartbeat_s=0.2):
+                self.watchdog.beat("capture", time.perf_counter())
                 if self._stop.is_set():
                     break
-                feats = self.analyzer.analyze(frame)
-                self._latest.publish(feats)
-                self.last_image = frame.image
-                self.metrics.frame(feats.analysis_ms / 1e3)
-                if self.preview:
-                    self._preview_frame = (frame.image, feats)
+                if frame is not None:
+                    self._take_frame(frame)
         except Exception as exc:  # the music thread decides what to do with it
             self._capture_error = exc
             logger.error("capture stopped: %s", exc)
@@ -305,6 +329,35 @@ class Runtime:
                 raise
         finally:
             logger.info("capture loop ended after %d frames", self._latest.frames)
+
+    def _open_when_there(self) -> None:
+        """A camera missing at start (``wait_for_camera``): retry with backoff, beating the
+        watchdog, until it opens or the run stops."""
+        wait = self.config.source.retry_initial_s
+        while not self._stop.is_set():
+            try:
+                self.source.open()
+            except SourceError as exc:
+                self.watchdog.beat("capture", time.perf_counter())
+                logger.debug("camera still missing: %s", exc)
+                deadline = time.perf_counter() + wait
+                while not self._stop.is_set() and time.perf_counter() < deadline:
+                    self.watchdog.beat("capture", time.perf_counter())
+                    self._stop.wait(0.2)
+                wait = min(wait * 2, self.config.source.retry_max_s)
+                continue
+            self._source_open = True
+            logger.warning("camera %s is there now: playing it", self.source.name)
+            return
+
+    def _take_frame(self, frame: Frame) -> None:
+        """Analyse one frame and publish its features (the capture thread, or ``run_virtual``)."""
+        feats = self.analyzer.analyze(frame)
+        self._latest.publish(feats)
+        self.last_image = frame.image
+        self.metrics.frame(feats.analysis_ms / 1e3)
+        if self.preview:
+            self._preview_frame = (frame.image, feats)
 
     def _show_preview(self) -> None:
         """On the music (main) thread: GUI toolkits want their windows driven from one thread."""
@@ -324,16 +377,26 @@ class Runtime:
         closed."""
         try:
             self.source.open()
-        except SourceError:
-            self.close_outputs()
-            raise
+            self._source_open = True
+        except SourceError as exc:
+            if not (self.source.live and self.config.source.wait_for_camera):
+                self.close_outputs()
+                raise
+            logger.error("%s; playing idle and waiting for it", exc)
         engine_log = logging.getLogger("engine")
         engine_log.addHandler(self.recent_errors)
         self.metrics.start()
         try:
+            self.sync = self._make_sync()
             self._start_services()
             return self._run(duration_s)
         finally:
+            end_s = self.time.now()  # the run ends now, however long the cleanup takes
+            if getattr(self, "driver", None) is not None:
+                self.driver.stop(end_s)  # MIDI clock STOP before the queue is dropped
+            if self.sync is not None:
+                self.sync.close()
+            self.notifier.stopping()
             engine_log.removeHandler(self.recent_errors)
             self._stop.set()
             for service in reversed(self.services):
@@ -345,11 +408,35 @@ class Runtime:
             if self._capture_thread is not None:
                 self._capture_thread.join(timeout=3.0)
             self.scheduler.stop(panic=True)
-            self.close_outputs()
+            self.close_outputs(end_s)
             if self.preview:
                 from engine import preview
 
                 preview.close()
+
+    def _make_sync(self) -> ExternalTempo | None:
+        """The external tempo ``[sync] source`` asks for (RunError when it cannot be had)."""
+        sc = self.config.sync
+        if sc.source == "midi_clock":
+            from engine.outputs.midi import MidiPortError
+            from engine.timing.midiclock_in import ClockEstimator, MidiClockFollower
+
+            try:
+                return MidiClockFollower(
+                    port=sc.clock_in_port or None,
+                    virtual=None if sc.clock_in_port else sc.clock_in_virtual,
+                    api=self.config.midi.api, wait=True,
+                    estimator=ClockEstimator(latency_s=sc.clock_in_latency_ms / 1e3))
+            except MidiPortError as exc:
+                raise RunError(f"MIDI clock in: {exc}") from None
+        if sc.source == "link":
+            from engine.timing.link import LinkSync, LinkUnavailableError
+
+            try:
+                return LinkSync(self.player.tempo_bpm(None), quantum=sc.link_quantum)
+            except LinkUnavailableError as exc:
+                raise RunError(str(exc)) from None
+        return None
 
     def _start_services(self) -> None:
         """The control server and the scene reloader; one that cannot start is logged and the
@@ -373,6 +460,14 @@ class Runtime:
                                          else self.control_server.port))
         if self.config.http.port:
             wanted.append(self._health_server())
+        if c.midi.enabled:
+            from engine.control.midi_in import MidiControl
+
+            self.midi_control = MidiControl.from_config(
+                c.midi, self.command, params=lambda: self.params_snapshot,
+                scenes=available_scenes)
+            self.extra_commands["learn"] = lambda name: self.midi_control.learn(str(name))  # type: ignore[union-attr]
+            wanted.append(self.midi_control)
         if self.config.scene.watch:
             self.reloader = SceneReloader(self.command, lambda: self.scene_path)
             wanted.append(self.reloader)
@@ -416,10 +511,10 @@ class Runtime:
         c = self.config.control
         return OscQueryServer(tree, osc_port=osc_port, host=c.host, port=c.oscquery_port)
 
-    def close_outputs(self) -> None:
+    def close_outputs(self, end_s: float | None = None) -> None:
         from engine.outputs.midifile import MidiFileRecorder
 
-        end_s = self.time.now()
+        end_s = self.time.now() if end_s is None else end_s
         for out in self.outputs:
             if isinstance(out, MidiFileRecorder):
                 out.close(end_s=end_s)  # the file lasts as long as the run
@@ -430,23 +525,18 @@ class Runtime:
         cfg = self.config.music
         # a note left hanging by an earlier process that was killed ends before anything plays
         self.scheduler.panic()
+        if self.config.midi.startup_sweep:
+            from engine.outputs.midi import MidiOutput
+
+            for out in self.outputs:  # and a note-off for every note: some synths ignore CC 123
+                if isinstance(out, MidiOutput) and out.connected:
+                    out.note_off_sweep()
         self.scheduler.start(realtime_priority=cfg.realtime_priority)
         self._capture_thread = threading.Thread(target=self._capture_loop, name="sonify-capture",
                                                 daemon=True)
         self._capture_thread.start()
-        now = self.time.now()
-        start = now
-        from engine.outputs.midifile import MidiFileRecorder
-
-        for out in self.outputs:
-            if isinstance(out, MidiFileRecorder) and out.start_s is None:
-                out.start_s = start  # tick 0 is the moment the run starts
-        self.driver = SceneDriver(self.player, self.scheduler, now + cfg.lookahead_s,
-                                  transform=self._transform)
-        next_block = now
-        next_status = now + (self.config.status.interval_s or 1.0)
-        next_poll = now
-        notes_window: deque[tuple[float, int]] = deque(maxlen=64)
+        start = self._begin_music()
+        next_block = start
         wake = threading.Event()
         while not self._stop.is_set():
             now = self.time.now()
@@ -457,42 +547,214 @@ class Runtime:
                 if isinstance(self._capture_error, SourceError):
                     raise self._capture_error
                 raise RunError(f"capture failed: {self._capture_error}")
-            self._apply_commands(now)
-            features, onsets = self._latest.take()
-            if self.frozen is not None:  # hold the picture: no new features, no onsets
-                features, onsets = self.frozen, []
-            if self._auto is not None and features is not None and self._pending_switch is None:
-                self._auto_scene(features.mood, now)
-            onsets = self._due_switch(features, onsets, now + cfg.lookahead_s)
-            self._render(features, onsets, now + cfg.lookahead_s, now + cfg.block_s)
-            stream_hz = self.config.osc.stream_features_hz
-            if stream_hz > 0 and features is not None and now >= self._next_stream:
-                messages = feature_messages(features, now)
-                self.streamed = {m.address.rsplit("/", 1)[1]: m.args[0] for m in messages}
-                self.scheduler.schedule(messages)
-                self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
-            if self.preview and now >= self._next_preview:
-                self._show_preview()
-                self._next_preview = now + 1 / 30
-            if now >= next_poll:
-                for out in self.outputs:
-                    out.poll()
-                next_poll = now + 1.0
-            if now >= next_status:
-                notes_window.append((now, self.scheduler.notes_sent))
-                self._update_status(features, notes_window)
-                if self._status_cb is not None:
-                    self._status_cb(self.status)
-                interval = self.config.status.interval_s or 1.0
-                next_status = now + interval
+            self._step(now, cfg.block_s)
             # absolute deadlines: the block grid does not drift with the time spent rendering
             next_block += cfg.block_s
             if next_block < now:
                 next_block = now + cfg.block_s
             self.time.wait_until(next_block, wake)
-        notes_window.append((self.time.now(), self.scheduler.notes_sent))
-        self._update_status(self._latest.features, notes_window)
+        return self._end_music()
+
+    def run_virtual(self, duration_s: float, *, frame_every_s: float = 0.25,
+                    block_s: float | None = None,
+                    on_hour: Callable[[int], None] | None = None) -> Status:
+        """Play ``duration_s`` seconds of virtual time in this thread, as fast as the machine
+        goes (soak tests, long rehearsals of a config): the live loop's own block (``_step``:
+        commands, freeze, auto mode, quantised scene changes, the scene with mute, transpose
+        and control fades, the feature stream, status and metrics), a frame read from the
+        source and analysed every ``frame_every_s`` (stamped with the virtual time, as a live
+        frame carries its capture time), and the scheduler dispatching each block with
+        ``run_until`` instead of its thread.
+
+        Needs ``time_source=ManualTime(...)`` and a source that does not pace itself (e.g.
+        ``DemoSource(realtime=False, fps=1 / frame_every_s)``, whose animation then runs at
+        its real pace); a source that ends leaves the last features playing, as live.
+        ``block_s`` (default ``[music] block_s``) must not exceed ``[music] lookahead_s``, or
+        notes would be rendered after their time. ``on_hour(n)`` runs on this thread after
+        each full virtual hour (n = 1, 2, ...). Services (control server, health page,
+        reloader) do not start: they live on the wall clock. Commands come through
+        ``command()`` as always, e.g. from ``status_cb``, called every ``[status] interval_s``
+        of virtual time. Ends as ``run`` does: pending events dropped, a panic, outputs closed.
+        """
+        if not isinstance(self.time, ManualTime):
+            raise TypeError("run_virtual needs a Runtime made with time_source=ManualTime()")
+        block = self.config.music.block_s if block_s is None else block_s
+        lookahead = self.config.music.lookahead_s
+        if not 0 < block <= lookahead:
+            raise ValueError(f"block_s must be > 0 and at most [music] lookahead_s "
+                             f"({lookahead} s), got {block}")
+        if not frame_every_s > 0:
+            raise ValueError(f"frame_every_s must be > 0, got {frame_every_s}")
+        self.source.open()
+        engine_log = logging.getLogger("engine")
+        engine_log.addHandler(self.recent_errors)
+        self.metrics.start()
+        try:
+            self.scheduler.panic()
+            start = self._begin_music()
+            frames: Iterator[Frame] | None = iter(self.source)
+            next_frame, hour, k = start, 0, 0
+            while not self._stop.is_set() and k * block < duration_s:
+                now = start + k * block  # absolute: no drift over millions of blocks
+                while frames is not None and next_frame <= now:
+                    frame = next(frames, None)
+                    if frame is None:
+                        frames = None
+                        break
+                    self._take_frame(replace(frame, t=next_frame))
+                    next_frame += frame_every_s
+                self._step(now, block)
+                k += 1
+                self.scheduler.run_until(start + k * block)
+                if on_hour is not None and k * block >= (hour + 1) * 3600.0 - 1e-6:
+                    hour += 1
+                    on_hour(hour)
+            return self._end_music()
+        finally:
+            engine_log.removeHandler(self.recent_errors)
+            self._stop.set()
+            self.source.close()
+            self.scheduler.stop(panic=True)
+            self.close_outputs()
+
+    def _begin_music(self) -> float:
+        """Start the music loop now: tick 0 of MIDI files, the scene driver one lookahead
+        ahead, the poll and status deadlines. Returns the start time."""
+        from engine.outputs.midifile import MidiFileRecorder
+
+        now = self.time.now()
+        for out in self.outputs:
+            if isinstance(out, MidiFileRecorder) and out.start_s is None:
+                out.start_s = now  # tick 0 is the moment the run starts
+        start_s = now + self.config.music.lookahead_s
+        if self.sync is not None and hasattr(self.sync, "start"):  # Link: start on a bar line
+            start_s = self.sync.start(start_s)
+        self.driver = SceneDriver(self.player, self.scheduler, start_s,
+                                  transform=self._transform,
+                                  clock_out=self.config.sync.clock_out, sync=self.sync)
+        self._next_status = now + (self.config.status.interval_s or 1.0)
+        self._next_poll = now
+        self._notes_window: deque[tuple[float, int]] = deque(maxlen=64)
+        return now
+
+    def _step(self, now: float, block_s: float) -> None:
+        """One block of the music loop at ``now`` (``run`` and ``run_virtual`` share it)."""
+        lookahead_s = self.config.music.lookahead_s
+        self._apply_commands(now)
+        features, onsets = self._latest.take()
+        if self.source.live:
+            features, onsets = self._idle_step(features, onsets, now)
+        if self.frozen is not None:  # hold the picture: no new features, no onsets
+            features, onsets = self.frozen, []
+        if self._auto is not None and features is not None and self._pending_switch is None:
+            self._auto_scene(features.mood, now)
+        onsets = self._due_switch(features, onsets, now + lookahead_s)
+        self._render(features, onsets, now + lookahead_s, now + block_s)
+        stream_hz = self.config.osc.stream_features_hz
+        if stream_hz > 0 and features is not None and now >= self._next_stream:
+            messages = feature_messages(features, now)
+            self.streamed = {m.address.rsplit("/", 1)[1]: m.args[0] for m in messages}
+            self.scheduler.schedule(messages)
+            self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
+        if self.preview and now >= self._next_preview:
+            self._show_preview()
+            self._next_preview = now + 1 / 30
+        if self.gate is not None and now >= self._next_gate:
+            self._hours(now)
+            self._next_gate = now + 0.1
+        if now >= self._next_poll:
+            for out in self.outputs:
+                out.poll()
+            poll_sync = getattr(self.sync, "poll", None)
+            if poll_sync is not None:
+                poll_sync()
+            self._service_tick(now)
+            self._next_poll = now + 0.5
+        if now >= self._next_status:
+            self._notes_window.append((now, self.scheduler.notes_sent))
+            self._update_status(features, self._notes_window)
+            if self._status_cb is not None:
+                self._status_cb(self.status)
+            interval = self.config.status.interval_s or 1.0
+            self._next_status = now + interval
+
+    def _end_music(self) -> Status:
+        self._notes_window.append((self.time.now(), self.scheduler.notes_sent))
+        self._update_status(self._latest.features, self._notes_window)
         return self.status
+
+    def _idle_step(self, features: Features | None, onsets: list[str],
+                   now: float) -> tuple[Features | None, list[str]]:
+        """A live camera that is lost (or not there yet): ``[source] idle`` says what plays,
+        "hold" (the last picture's features) or a scene; when it is back, the music it chose
+        returns (the scene change is quantised like any other, so no note hangs)."""
+        lost = not self._source_open or self.source.state != "ok"
+        if lost and self._idle is None:
+            held = features if features is not None else self._neutral_features()
+            self._idle_hold = held
+            self._idle = (self.scene.name, self.scene_path)
+            idle = self.config.source.idle
+            logger.warning("camera %s lost: %s", self.source.name,
+                           "holding the last mood" if idle == "hold" else f"playing {idle}")
+            if idle != "hold" and idle != self.scene.name:
+                try:
+                    from engine.scene.schema import resolve_scene
+
+                    path = resolve_scene(idle)
+                    self.request_scene(self._load_scene(path), now, "idle (camera lost)",
+                                       path=path)
+                except Exception as exc:
+                    logger.error("idle scene %r cannot play: %s; holding the last mood",
+                                 idle, exc)
+        elif not lost and self._idle is not None:
+            previous, back = self._idle
+            self._idle = self._idle_hold = None
+            logger.warning("camera %s is back: playing %s", self.source.name, previous)
+            if previous != self.scene.name and back is not None:
+                self.request_scene(self._load_scene(back), now, "camera back", path=back)
+        if self._idle is not None:
+            return self._idle_hold, []
+        return features, onsets
+
+    def _neutral_features(self) -> Features:
+        """What to play on before any picture came: a mid-grey frame's features."""
+        grey = np.full((90, 160, 3), 128, np.uint8)
+        return Analyzer().analyze(Frame(0, time.perf_counter(), grey))
+
+    def _hours(self, now: float) -> None:
+        """Opening hours: fade controls while the gain moves; silence (a panic) on closing."""
+        assert self.gate is not None
+        from datetime import datetime
+
+        step = self.gate.update(datetime.now().astimezone(), now)
+        if step.panic:
+            logger.info("closed (opening hours): silent until %s",
+                        self.gate.hours.next_change(datetime.now().astimezone()))
+            self.scheduler.clear()
+            self.scheduler.panic()
+        if step.events:
+            self.scheduler.schedule(step.events)
+
+    def _service_tick(self, now: float) -> None:
+        """systemd: READY once the pipeline really runs (a frame analysed and the dispatcher
+        looping), WATCHDOG while both loops beat, STATUS every ``notify_status_s``."""
+        from engine.service.notify import status_text
+
+        if self.scheduler.running and self.scheduler.loop_beat_s:
+            self.watchdog.beat("dispatch", self.scheduler.loop_beat_s)
+        state = "closed" if self.gate is not None and not self.gate.open else "playing"
+        if not self._ready_sent and self._latest.frames > 0 and self.scheduler.loop_beat_s:
+            self._ready_sent = True
+            self.notifier.ready(status_text(scene=self.status.scene, fps=self._latest.fps(),
+                                            mood=self.status.mood, state=state))
+        if self.watchdog.poll(now):
+            self.notifier.watchdog()
+        interval = self.config.service.notify_status_s
+        if interval > 0 and now >= self._next_notify_status and self.notifier.enabled:
+            self._next_notify_status = now + interval
+            self.notifier.status(status_text(scene=self.status.scene, fps=self._latest.fps(),
+                                             mood=self.status.mood,
+                                             notes_per_s=self.status.notes_per_s, state=state))
 
     def _render(self, features: Features | None, onsets: list[str], notes_to: float,
                 controls_to: float) -> None:
@@ -515,11 +777,17 @@ class Runtime:
         """Each block's events before they are scheduled: muted voices' new notes dropped, the
         MIDI transpose applied (not to drums on channel 10), controls crossfaded after a scene
         change, and the last value of every CC and pitch bend remembered for the next fade."""
+        if self.gate is not None:
+            events = self.gate.filter(events)
         out: list[Event] = []
         fade = self._fade
         for ev in events:
             if self.muted and isinstance(ev, (Note, OscMessage)) and ev.voice in self.muted:
                 continue
+            if self.master < 1.0 and isinstance(ev, Note):
+                if self.master <= 0.0:
+                    continue
+                ev = replace(ev, velocity=max(1, round(ev.velocity * self.master)))
             if self.transpose and isinstance(ev, Note) and ev.channel != 9:
                 pitch = ev.pitch + self.transpose
                 if not 0 <= pitch <= 127:
@@ -563,7 +831,8 @@ class Runtime:
         times = list(self._latest.frame_times)
         age = now - times[-1] if times else None
         capture_alive = self._capture_thread is not None and self._capture_thread.is_alive()
-        source_ok = capture_alive and age is not None and age < 5.0
+        source_ok = (capture_alive and age is not None and age < 5.0
+                     and (not self.source.live or self.source.state == "ok"))
         sched = self.scheduler
         lat = sched.lateness()
         dispatch_alive = sched.running
@@ -576,6 +845,10 @@ class Runtime:
             "ok": ok, "uptime_s": round(time.time() - self.started_at, 1),
             "scene": self.status.scene,
             "source": {"name": self.source.name, "live": self.source.live, "ok": source_ok,
+                       "state": self.source.state if self._source_open else "waiting",
+                       "idle": self._idle is not None,
+                       "losses": getattr(self.source, "losses", 0),
+                       "stable_path": getattr(self.source, "stable_path", None),
                        "frames": self._latest.frames, "fps": round(self._latest.fps(), 2),
                        "last_frame_age_s": None if age is None else round(age, 3),
                        "error": None if self._capture_error is None
@@ -590,6 +863,10 @@ class Runtime:
                           "last_dispatch_age_s": (round(now - sched.last_dispatch_s, 3)
                                                   if sched.last_dispatch_s else None)},
             "outputs": outputs,
+            "watchdog": {"ok": self.watchdog.healthy(now), "stale": self.watchdog.stale(now),
+                         "systemd": self.notifier.enabled},
+            "hours": None if self.gate is None else {"open": self.gate.open,
+                                                     "gain": round(self.gate.gain, 3)},
             "errors": self.recent_errors.snapshot(),
         }
 
@@ -643,6 +920,8 @@ class Runtime:
             assert isinstance(arg, tuple) and len(arg) == 2
             kept = self.player.set_param(str(arg[0]), float(arg[1]))
             logger.debug("param %s = %g", arg[0], kept)
+        elif name == "master":
+            self.master = min(1.0, max(0.0, float(arg)))  # type: ignore[arg-type]
         elif name == "transpose":
             self.transpose = max(-48, min(48, int(arg)))  # type: ignore[call-overload]
         elif name == "trigger":

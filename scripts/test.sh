@@ -8,10 +8,13 @@ cd "$(dirname "$0")/.."
 # import time; python-rtmidi's wheel needs libasound; Debian's python3 needs python3-venv for
 # `python3 -m venv`. The output tests' real peers: jackd2 (jackd, jack_lsp, jack_midi_dump,
 # jack_connect), liblo-tools (oscdump), coreutils (stdbuf); the health page's browser test:
-# chromium (Debian's, driven by Playwright: never `playwright install`).
+# chromium (Debian's, driven by Playwright: never `playwright install`); the installation box:
+# systemd (systemd-analyze verify), fluidsynth + fluid-soundfont-gm (a real synth), tzdata;
+# the Link tests' private network namespace: iproute2 (ip), util-linux (unshare, nsenter).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     need=()
-    for pkg in libgl1 libglib2.0-0 libasound2 jackd2 liblo-tools coreutils chromium; do
+    for pkg in libgl1 libglib2.0-0 libasound2 jackd2 liblo-tools coreutils chromium \
+               systemd fluidsynth fluid-soundfont-gm tzdata iproute2 util-linux; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
@@ -25,7 +28,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,link]'
 .venv/bin/python -m ruff check engine tests
 .venv/bin/python -m mypy
 .venv/bin/python -m pytest -q "$@"

@@ -4,14 +4,15 @@
 without opening them (to choose "first camera, else demo").
 """
 
-from engine.capture.base import Frame, Source, SourceError
-from engine.capture.camera import CameraSource, find_cameras
+from engine.capture.base import DEFAULT_HEARTBEAT_S, Frame, Source, SourceError, SourceState
+from engine.capture.camera import CameraSource, find_cameras, stable_device_path
 from engine.capture.convert import IMAGE_EXTENSIONS, read_image, to_bgr8
 from engine.capture.demo import DEMO_LOOKS, DemoSource
 from engine.capture.factory import VIDEO_EXTENSIONS, open_source
 from engine.capture.files import ImageSource, SequenceSource, VideoSource
 
 __all__ = [
+    "DEFAULT_HEARTBEAT_S",
     "DEMO_LOOKS",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
@@ -22,9 +23,11 @@ __all__ = [
     "SequenceSource",
     "Source",
     "SourceError",
+    "SourceState",
     "VideoSource",
     "find_cameras",
     "open_source",
     "read_image",
+    "stable_device_path",
     "to_bgr8",
 ]

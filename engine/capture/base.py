@@ -6,9 +6,16 @@ import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import numpy as np
+
+SourceState = Literal["ok", "lost", "reconnecting", "closed"]
+"""How a source is doing: "ok" delivers; "lost" has lost its device and waits to retry;
+"reconnecting" is trying to reopen it; "closed" is not open. Only live sources leave "ok"."""
+
+DEFAULT_HEARTBEAT_S = 0.2
+"""How often ``Source.frames()`` yields None when no frame comes."""
 
 
 class SourceError(Exception):
@@ -54,6 +61,25 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def __iter__(self) -> Iterator[Frame]:
         """Yield Frames until the source ends (files) or is closed (live)."""
+
+    @property
+    def state(self) -> SourceState:
+        """"ok" unless a live source has lost its device (see SourceState); any thread."""
+        return "ok"
+
+    @property
+    def last_frame_age_s(self) -> float | None:
+        """Seconds since a live source last delivered a picture (None: not known)."""
+        return None
+
+    def frames(self, heartbeat_s: float = DEFAULT_HEARTBEAT_S) -> Iterator[Frame | None]:
+        """Frames as ``iter(self)`` gives them, and None each time ``heartbeat_s`` passes with
+        no frame (a live source whose device is lost or hung), so the consuming loop keeps
+        turning: it can beat a watchdog, read ``state`` and play idle. Ends as ``iter(self)``.
+
+        Sources that never wait long for a frame (files, demo) yield no None.
+        """
+        return iter(self)
 
     def __enter__(self) -> Self:
         self.open()

@@ -6,7 +6,13 @@ import logging
 import os
 
 from engine.capture.base import Source, SourceError
-from engine.capture.camera import CameraSource
+from engine.capture.camera import (
+    DEFAULT_RETRY_INITIAL_S,
+    DEFAULT_RETRY_MAX_S,
+    DEFAULT_STALE_S,
+    DEFAULT_STALL_S,
+    CameraSource,
+)
 from engine.capture.convert import is_image_path
 from engine.capture.demo import DEFAULT_LOOK, DEMO_LOOKS, DemoSource
 from engine.capture.files import DEFAULT_FPS, ImageSource, SequenceSource, VideoSource
@@ -38,6 +44,10 @@ def open_source(
     realtime: bool = False,
     seed: int = 0,
     max_frames: int | None = None,
+    stall_s: float = DEFAULT_STALL_S,
+    stale_s: float | None = DEFAULT_STALE_S,
+    retry_initial_s: float = DEFAULT_RETRY_INITIAL_S,
+    retry_max_s: float = DEFAULT_RETRY_MAX_S,
 ) -> Source:
     """The Source a spec names, not yet opened (use ``with source:`` or ``open()``).
 
@@ -48,6 +58,9 @@ def open_source(
     rate (the camera's, the video file's, else 30). ``loop`` repeats sequences and videos;
     ``realtime`` paces files and demo at ``fps`` instead of as fast as they are read;
     ``seed`` picks the demo's layout; ``max_frames`` ends any source after that many frames.
+    A camera counts as lost after ``stall_s`` with no frame or ``stale_s`` of the very same
+    picture (None or 0: never) and retries every ``retry_initial_s`` doubling to
+    ``retry_max_s`` (see ``engine.capture.camera``); other sources ignore these four.
 
     Raises SourceError when the spec names nothing that exists; problems with what it names
     (unreadable file, no camera) are raised by ``open()``.
@@ -61,7 +74,8 @@ def open_source(
                           realtime=realtime, max_frames=max_frames, seed=seed)
     if lower == "camera" or lower.startswith("camera:") or text.startswith("/dev/"):
         return CameraSource(_camera_device(text), width=width, height=height, fps=fps,
-                            max_frames=max_frames)
+                            max_frames=max_frames, stall_s=stall_s, stale_s=stale_s,
+                            retry_initial_s=retry_initial_s, retry_max_s=retry_max_s)
 
     path = os.path.expanduser(text)
     if os.path.isdir(path):

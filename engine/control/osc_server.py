@@ -16,6 +16,7 @@ address                    args       accepted values              command
 /sonify/tempo              f|i        20 <= bpm <= 300             ("tempo", float(bpm))
 /sonify/mute/<voice>       i|f|T|F    0 or 1; voice in voices()    ("mute", (voice, bool))
 /sonify/freeze             i|f|T|F    0 or 1                       ("freeze", bool)
+/sonify/learn              s          a parameter name             ("learn", name): MIDI learn
 /sonify/panic              (none)     -, or 0|1 (button: 1 fires,  ("panic", None)
                            or i|f|T|F 0 is the release, ignored)
 /sonify/status             (none)     -                            no command; replies (below)
@@ -92,6 +93,10 @@ ADDRESS_SPACE: list[dict[str, Any]] = [
     {"path": f"{PREFIX}/freeze", "types": "i", "range": (0, 1),
      "command": "freeze", "description": "1 holds the current features (the music stops "
                                          "following the picture), 0 releases them"},
+    {"path": f"{PREFIX}/learn", "types": "s", "range": "a parameter name (or tempo, master, "
+                                                         "freeze, panic)",
+     "command": "learn", "description": "MIDI learn: the next knob moved on the MIDI "
+                                        "controller binds to this parameter"},
     {"path": f"{PREFIX}/panic", "types": "", "range": None, "command": "panic",
      "description": "all notes off now, even inside a future bundle; an optional 0|1 argument "
                     "is a button: 1 fires, 0 (the release) is ignored"},
@@ -565,6 +570,11 @@ class ControlServer:
                 raise _Reject("unknown_scene", f"no scene {name!r} (known: "
                                                f"{', '.join(sorted(known)) or 'none'})")
             return self._issue("scene", name)
+        if address == f"{PREFIX}/learn":
+            target = _one_arg(args, address)
+            if not isinstance(target, str) or not target:
+                raise _Reject("wrong_type", "learn takes a parameter name (a string)")
+            return self._issue("learn", target)
         if address == f"{PREFIX}/tempo":
             bpm = _number(_one_arg(args, address), "tempo")
             lo, hi = TEMPO_RANGE_BPM

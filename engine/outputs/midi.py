@@ -33,8 +33,10 @@ import rtmidi
 
 from engine.events import (
     MIDI_EVENTS,
+    SONG_POSITION,
     ControlChange,
     Event,
+    MidiSystem,
     NoteOff,
     NoteOn,
     PitchBend,
@@ -76,7 +78,8 @@ def encode(event: Event) -> list[int] | None:
     """The MIDI bytes of a MIDI event (running status never used), or None for other events.
 
     A note-off is ``0x8n pitch 64`` (the MIDI 1.0 default release velocity); a pitch bend's
-    -8192..8191 becomes the 14-bit 0..16383, LSB first.
+    -8192..8191 becomes the 14-bit 0..16383, LSB first. A system message is its status byte
+    (clock, start, continue, stop), a song position pointer ``0xF2 LSB MSB``.
     """
     if isinstance(event, NoteOn):
         return [0x90 | event.channel, event.pitch, event.velocity]
@@ -89,6 +92,10 @@ def encode(event: Event) -> list[int] | None:
         return [0xE0 | event.channel, v & 0x7F, v >> 7]
     if isinstance(event, ProgramChange):
         return [0xC0 | event.channel, event.program]
+    if isinstance(event, MidiSystem):
+        if event.status == SONG_POSITION:
+            return [SONG_POSITION, event.value & 0x7F, event.value >> 7]
+        return [event.status]
     return None
 
 
@@ -243,7 +250,7 @@ class MidiOutput(Output):
         return not self._closed and (self.virtual is not None or self.target is not None)
 
     def wants(self, event: Event) -> bool:
-        return isinstance(event, MIDI_EVENTS)
+        return isinstance(event, (*MIDI_EVENTS, MidiSystem))
 
     # -- connection -----------------------------------------------------------------------
 
@@ -343,6 +350,20 @@ class MidiOutput(Output):
         for msg in panic_messages():
             self._midi.send_message(msg)
         self._last_send = time.monotonic()
+
+    def note_off_sweep(self, chunk: int = 64, pause_s: float = 0.025) -> int:
+        """A note-off for every note on every channel (2048 messages), ``chunk`` at a time with
+        a pause between (a JACK peer reads a bounded number of events per period). For the
+        notes a killed earlier process left on: nobody knows which, and some synths ignore
+        CC 123. Returns how many were sent."""
+        sent = 0
+        for channel in ALL_CHANNELS:
+            for first in range(0, 128, chunk):
+                time.sleep(pause_s)
+                for pitch in range(first, min(128, first + chunk)):
+                    self.send(NoteOff(0.0, channel, pitch))
+                    sent += 1
+        return sent
 
     def _close(self) -> None:
         # JACK hands our messages to the peer during its next process cycles; rtmidi's

@@ -25,6 +25,7 @@ from engine.events import (
     MIDI_EVENTS,
     ControlChange,
     Event,
+    MidiSystem,
     NoteOff,
     NoteOn,
     PitchBend,
@@ -143,7 +144,7 @@ class MidiFileRecorder(Output):
         held: dict[tuple[int, int], str] = {}  # (channel, pitch) -> track of the sounding note
         last_s = 0.0
         for ev in events:
-            if isinstance(ev, Tempo):
+            if isinstance(ev, (Tempo, MidiSystem)):  # the tempo map; clock is not recorded
                 continue
             s = max(0.0, ev.t - origin)
             last_s = max(last_s, s)

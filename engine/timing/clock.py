@@ -106,3 +106,12 @@ class TempoClock:
 
     def set_tempo_at_beat(self, bpm: float, beat: float) -> None:
         self.set_tempo(bpm, self.time_at(beat))
+
+    def align(self, bpm: float, beat: float, at_s: float) -> float:
+        """Follow an external timeline: ``bpm`` from ``at_s`` on, with ``beat_at(at_s) ==
+        beat``. Returns the phase jump in beats (the new beat at ``at_s`` minus the old);
+        times before ``at_s`` no longer map back to the beats they had."""
+        self._check(bpm)
+        jump = beat - self.beat_at(at_s)
+        self._anchor_s, self._anchor_beat, self.bpm = at_s, beat, bpm
+        return jump

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 _PRIO_OFF = 0  # at equal times note-offs go first, so a repeated note ends before it restarts
 _PRIO_OTHER = 1
 LATENESS_WINDOW = 4096  # dispatches kept for the lateness percentiles
+LOOP_BEAT_S = 0.5  # the dispatch loop wakes at least this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class Scheduler:
         self.notes_sent = 0
         self.events_sent = 0
         self.last_dispatch_s = 0.0
+        self.loop_beat_s = 0.0
         self.thread_tuning = ""
         for out in self.outputs:
             out.on_reconnect = self._output_reconnected
@@ -232,13 +234,14 @@ class Scheduler:
         while not self._stop.is_set():
             self._wake.clear()
             self.dispatch_due()
+            self.loop_beat_s = self.time.now()  # the watchdog's sign of life, even when idle
             nxt = self.next_due()
             if self._stop.is_set():
                 break
             if nxt is None:
-                self._wake.wait(0.5)
-            else:
-                self.time.wait_until(nxt, self._wake)
+                self._wake.wait(LOOP_BEAT_S)
+            else:  # wake at least every LOOP_BEAT_S: a long silence is not a hang
+                self.time.wait_until(min(nxt, self.loop_beat_s + LOOP_BEAT_S), self._wake)
 
     def stop(self, panic: bool = True) -> None:
         """Stop dispatching, drop what is pending, and (by default) panic."""

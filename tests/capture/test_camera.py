@@ -17,16 +17,18 @@ class FakeDevice:
     """A camera that works for ``good_reads`` frames, then fails ``failing_reads`` reads while
     still open, then is unplugged for ``gone_opens`` attempts to open it, then works again.
 
-    Each picture's level is its read number, so a test can see frames are fresh.
+    Each picture's level is its read number, so a test can see frames are fresh. A good read
+    takes ``period_s``, as a real camera's read waits for its next frame.
     """
 
     def __init__(self, good_reads: int = 5, failing_reads: int = 4, gone_opens: int = 3,
-                 *, never_back: bool = False) -> None:
+                 *, never_back: bool = False, period_s: float = 0.005) -> None:
         self.state = "ok"
         self.good_reads = good_reads
         self.failing_reads = failing_reads
         self.gone_opens = gone_opens
         self.never_back = never_back
+        self.period_s = period_s
         self.reads = 0
         self.failed = 0
         self.refused = 0
@@ -48,6 +50,7 @@ class FakeDevice:
             if self.failed >= self.failing_reads:
                 self.state = "gone"
             return False, None
+        time.sleep(self.period_s)
         self.reads += 1
         if self.state == "ok" and self.reads >= self.good_reads:
             self.state = "fail"
@@ -90,7 +93,8 @@ def test_camera_delivers_frames_with_capture_times() -> None:
         frames = list(camera)
         assert camera.fps == 15.0  # what the driver reports, not what was asked
     assert [frame.index for frame in frames] == [0, 1, 2, 3]
-    assert [int(frame.image[0, 0, 0]) for frame in frames] == [1, 2, 3, 4]
+    levels = [int(frame.image[0, 0, 0]) for frame in frames]
+    assert levels == sorted(set(levels))  # fresh pictures only; a live camera may skip some
     times = [frame.t for frame in frames]
     assert before <= times[0] and times == sorted(times) and times[-1] <= time.perf_counter()
     assert device.settings == {cv2.CAP_PROP_FRAME_WIDTH: 640, cv2.CAP_PROP_FRAME_HEIGHT: 480,
@@ -107,7 +111,8 @@ def test_unplugged_camera_recovers_and_logs_each_change_once(
 
     assert len(frames) == 10
     assert [frame.index for frame in frames] == list(range(10))
-    assert [int(frame.image[0, 0, 0]) for frame in frames] == list(range(1, 11))
+    levels = [int(frame.image[0, 0, 0]) for frame in frames]
+    assert levels == sorted(set(levels)) and levels[-1] > 5  # fresh pictures from after it
     assert device.failed == 4 and device.refused == 3  # it really went through both troubles
     lost = [r for r in caplog.records if r.levelno == logging.WARNING]
     back = [r for r in caplog.records if r.levelno == logging.INFO and "back" in r.getMessage()]
@@ -129,7 +134,7 @@ def test_close_from_another_thread_stops_the_retrying_promptly() -> None:
     reader.join(timeout=3.0)
     assert not reader.is_alive()
     assert time.perf_counter() - closed_at < 0.5
-    assert len(delivered) == 2
+    assert 1 <= len(delivered) <= 2  # the latest picture is kept, so one may be skipped
 
 
 def test_camera_that_never_opens_names_the_device() -> None:

@@ -135,6 +135,7 @@ def sender(server: ControlServer) -> Iterator[Callable[[bytes], None]]:
     ("/sonify/mute/lead", 1.0, ("mute", ("lead", True))),
     ("/sonify/freeze", 1, ("freeze", True)),
     ("/sonify/freeze", False, ("freeze", False)),
+    ("/sonify/learn", "activity", ("learn", "activity")),
     ("/sonify/panic", None, ("panic", None)),
     ("/sonify/panic", 1, ("panic", None)),
 ])
@@ -401,7 +402,7 @@ def test_a_taken_port_is_a_clear_error(rec: Recorder) -> None:
 def test_address_space_documents_every_address() -> None:
     paths = {entry["path"] for entry in ADDRESS_SPACE}
     assert paths == {"/sonify/scene", "/sonify/param/{name}", "/sonify/tempo",
-                     "/sonify/mute/{voice}", "/sonify/freeze", "/sonify/panic",
+                     "/sonify/mute/{voice}", "/sonify/freeze", "/sonify/learn", "/sonify/panic",
                      "/sonify/status"}
     for entry in ADDRESS_SPACE:
         assert {"path", "types", "range", "description"} <= entry.keys()

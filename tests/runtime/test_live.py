@@ -34,6 +34,10 @@ def config(scene: str = "energize", **scene_opts: object) -> Config:
     return c
 
 
+def on_bar(beat: float, beats_per_bar: int = 4) -> bool:
+    return abs(beat - round(beat)) < 1e-6 and round(beat) % beats_per_bar == 0
+
+
 def at(delay_s: float, fn: object, *args: object) -> threading.Timer:
     timer = threading.Timer(delay_s, fn, args=args)  # type: ignore[arg-type]
     timer.daemon = True
@@ -84,7 +88,7 @@ def test_a_scene_change_waits_for_the_next_bar_and_ends_the_old_notes_there() ->
     assert status.scene == "city"
     [(at_s, beat, name, why)] = rt.scene_changes
     assert name == "city" and why == "requested"
-    assert beat % 4 == pytest.approx(0.0, abs=1e-6) and beat > 0  # on a bar line
+    assert beat > 0 and on_bar(beat)
     old = {v.name for v in rt._load_scene("energize").voices}
     new = {v.name for v in rt.scene.voices}
     ons = [e for e in out.events if isinstance(e, NoteOn)]
@@ -183,7 +187,7 @@ def test_hot_reload_applies_a_valid_edit_at_the_next_bar(tmp_path: Path) -> None
     status = rt.run(6.0)
     assert status.scene == "energize-edited"
     [(_, beat, name, why)] = rt.scene_changes
-    assert why == "reloaded" and beat % 4 == pytest.approx(0.0, abs=1e-6)
+    assert why == "reloaded" and on_bar(beat)
     assert unmatched(out) == []
 
 
@@ -242,3 +246,54 @@ def test_quick_successive_changes_leave_no_note_hanging() -> None:
     status = rt.run(4.0)
     assert unmatched(out) == []
     assert status.scene == rt.scene_changes[-1][2]
+
+
+# -- a camera that goes away ----------------------------------------------------------------------
+
+def test_a_lost_camera_plays_the_idle_scene_and_the_music_returns_with_it() -> None:
+    from tests.capture.test_recovery import ScriptedCamera, recovering_camera
+
+    device = ScriptedCamera(period_s=0.03)
+    out = RecordingOutput()
+    c = config("energize", quantize="beat")
+    c.source.idle = "calm"
+    rt = Runtime(c, [out], source=recovering_camera(device))
+    at(1.5, setattr, device, "mode", "fail")
+    at(4.5, setattr, device, "mode", "live")
+    health: list[dict] = []
+    at(3.8, lambda: health.append(rt.health()))
+    status = rt.run(8.0)
+    whys = [(name, why) for _, _, name, why in rt.scene_changes]
+    assert whys == [("calm", "idle (camera lost)"), ("energize", "camera back")]
+    lost_at = next(t for t, _, _, why in rt.scene_changes if why.startswith("idle"))
+    assert lost_at - out.notes_on[0].t < 4.0  # noticed within 2 s of 1.5 s (+ a beat)
+    assert status.scene == "energize"
+    assert health and health[0]["source"]["idle"] is True and health[0]["ok"] is False
+    assert unmatched(out) == []
+
+
+def test_a_camera_missing_at_start_is_waited_for_when_configured() -> None:
+    from tests.capture.test_recovery import ScriptedCamera, recovering_camera
+
+    device = ScriptedCamera(period_s=0.03)
+    device.mode = "gone"
+    out = RecordingOutput()
+    c = config("energize")
+    c.source.wait_for_camera = True
+    rt = Runtime(c, [out], source=recovering_camera(device))
+    at(2.0, setattr, device, "mode", "live")
+    rt.run(5.0)
+    assert rt._source_open and rt._latest.frames > 10
+    assert out.notes_on, "no music once the camera came"
+    assert unmatched(out) == []
+
+
+def test_a_camera_missing_at_start_is_an_error_by_default() -> None:
+    from engine.capture import SourceError
+    from tests.capture.test_recovery import ScriptedCamera, recovering_camera
+
+    device = ScriptedCamera()
+    device.mode = "gone"
+    rt = Runtime(config("energize"), [RecordingOutput()], source=recovering_camera(device))
+    with pytest.raises(SourceError):
+        rt.run(2.0)

@@ -172,3 +172,38 @@ def test_vj_streams_features_to_oscdump_in_timetagged_bundles(oscdump: OscDump,
     bundled = [m for m in msgs if m.timetag_unix_s > 1.0]
     assert bundled, "no timetagged bundle"
     assert all(m.timetag_unix_s >= sent_at for m in bundled)
+
+
+def test_sigkill_mid_note_then_a_new_start_ends_the_hanging_notes(
+        jack_server: JackServer, midi_dump: MidiDump, tmp_path: Path) -> None:
+    """SIGKILL leaves no chance to clean up; the next start's panic (CC 64/123/120 and a
+    note-off for every note) ends whatever the killed run left sounding, before its own notes."""
+    args = ("--source", "demo:sunset", "--scene", "calm", "--midi-api", "jack",
+            "--midi", midi_dump.port, "--control-port", "0", "--http-port", "0")
+    log1 = tmp_path / "run1.log"
+    first = start_run(*args, env=jack_server.env, log=log1)
+    try:
+        # the calm pad holds long chords: wait until notes are sounding, then kill
+        assert wait_until(lambda: sum(notes_balance(midi_dump.messages())[1].values()) >= 2,
+                          40.0, 0.1), log1.read_text()
+    finally:
+        first.kill()
+        first.wait()
+    time.sleep(0.5)
+    killed = midi_dump.messages()
+    _, hanging = notes_balance(killed)
+    assert hanging, "nothing was sounding at the kill"
+
+    log2 = tmp_path / "run2.log"
+    second = start_run(*args, "--duration", "4", env=jack_server.env, log=log2)
+    output = finish(second, log2)
+    assert second.returncode == 0, output
+    time.sleep(0.5)
+    after = midi_dump.messages()[len(killed):]
+    first_on = next((i for i, m in enumerate(after) if m[0] & 0xF0 == 0x90 and m[2] > 0),
+                     len(after))
+    before_notes = after[:first_on]
+    offs = {(m[0] & 0x0F, m[1]) for m in before_notes
+            if m[0] & 0xF0 == 0x80 or (m[0] & 0xF0 == 0x90 and m[2] == 0)}
+    assert set(hanging) <= offs, f"not ended by the new start: {set(hanging) - offs}"
+    assert panic_seen(before_notes)
