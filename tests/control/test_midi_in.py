@@ -627,3 +627,52 @@ def test_jack_sees_our_port_as_a_midi_input(jack_server: JackServer, rec: Record
     res = subprocess.run(["jack_lsp", "-t", "-p", str(ctl.port_name)], env=jack_server.env,
                          capture_output=True, text=True, timeout=10)
     assert "midi" in res.stdout and "input" in res.stdout, res.stdout
+
+
+def test_sonify_run_with_a_controller_from_the_config(jack_server: JackServer,
+                                                      controller: Controller) -> None:
+    """The runtime wired as `[control.midi]`: a CC bound in the config sets the gallery's live
+    parameter, MIDI learn (the /sonify/learn command) binds another knob, a program change
+    switches the scene, all through the engine's one command queue."""
+    import threading
+
+    from engine.config import Config
+    from engine.control.midi_in import CcBindingConfig
+    from engine.outputs.recording import RecordingOutput
+    from engine.runtime import Runtime
+
+    c = Config()
+    c.source.input = "demo"
+    c.source.width, c.source.height = 320, 180
+    c.scene.name = "gallery"
+    c.scene.quantize = "beat"
+    c.scene.watch = False
+    c.control.port = c.http.port = 0
+    c.control.midi.enabled = True
+    c.control.midi.api = "jack"
+    c.control.midi.virtual = "ctl-in"
+    c.control.midi.program_scenes = ["gallery", "city"]
+    c.control.midi.cc = [CcBindingConfig(channel=1, cc=74, param="activity")]
+    rt = Runtime(c, [RecordingOutput()])
+    runner = threading.Thread(target=rt.run, args=(30.0,), daemon=True)
+    runner.start()
+    try:
+        assert wait_until(lambda: rt.midi_control is not None and rt.midi_control.connected,
+                          15.0, 0.1)
+        ctl = rt.midi_control
+        assert ctl is not None
+        controller.connect_to(str(ctl.port_name))
+        probe(controller, ctl)
+        controller.send([0xB0, 74, 0])  # the configured knob, all the way down
+        assert wait_until(lambda: rt.player.params.get("activity") == 0.0, 5.0, 0.05)
+        rt.command("learn", "activity")
+        assert wait_until(lambda: ctl.learning is not None, 5.0, 0.05)
+        controller.send([0xB0, 20, 64])  # the learnt knob binds (and is consumed)
+        assert wait_until(lambda: ctl.learning is None, 5.0, 0.05)
+        controller.send([0xB0, 20, 127])
+        assert wait_until(lambda: rt.player.params.get("activity") == 1.0, 5.0, 0.05)
+        controller.send([0xC0, 1])  # program 2: city
+        assert wait_until(lambda: rt.scene.name == "city", 10.0, 0.05)
+    finally:
+        rt.stop()
+        runner.join(10.0)
