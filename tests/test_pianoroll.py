@@ -275,8 +275,6 @@ def test_threshold_out_of_range_is_refused_by_the_parser(tmp_path: Path) -> None
     assert exc.value.code == 2
 
 
-@pytest.mark.skipif("pianoroll" not in engine.cli.COMMANDS,
-                    reason="pianoroll is not registered in engine/cli.py yet")
 def test_through_the_real_cli(tmp_path: Path) -> None:
     out = tmp_path / "cli.mid"
     path = save(tmp_path, "s.png", shapes_picture())

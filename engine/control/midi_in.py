@@ -83,10 +83,12 @@ import rtmidi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.outputs.midi import MidiPortError, _open_client, match_port
+from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from engine.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
-LOG_INTERVAL_S = 5.0
+LOG_INTERVAL_S = RATE_LIMIT_S
 READ_INTERVAL_S = 0.002  # how often the reader looks for MIDI when none came (latency bound)
 MAX_BATCH = 512  # messages read in one go before housekeeping gets a turn
 DEFAULT_VIRTUAL = "sonify-control"
@@ -219,28 +221,6 @@ def _check_tempo_range(v: Sequence[float]) -> None:
     if len(v) != 2 or not all(lo <= x <= hi for x in v) or v[0] == v[1]:
         raise ValueError(f"tempo range {tuple(v)} must be two different tempos within "
                          f"{lo:g}..{hi:g} bpm")
-
-
-class _RateLimitedLog:
-    """At most one warning per reason every ``interval_s``; says how many it held back."""
-
-    def __init__(self, interval_s: float = LOG_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def warning(self, reason: str, msg: str, *args: object, exc_info: bool = False) -> None:
-        now = time.monotonic()
-        last = self._last.get(reason)
-        if last is not None and now - last < self.interval_s:
-            self._held[reason] = self._held.get(reason, 0) + 1
-            return
-        self._last[reason] = now
-        held = self._held.pop(reason, 0)
-        if held:
-            msg += " (%d more %s since the last such line)"
-            args = (*args, held, reason)
-        logger.warning(msg, *args, exc_info=exc_info)
 
 
 class _Reject(Exception):
@@ -390,7 +370,7 @@ class MidiControl:
 
         self._lock = threading.RLock()  # counters and bindings: held for dict work only
         self._port_lock = threading.Lock()  # the rtmidi object: reader, poll() and stop()
-        self._log = _RateLimitedLog()
+        self._log = RateLimitedLog(logger, LOG_INTERVAL_S)
         self._last_sent: dict[str, object] = {}  # target -> last value sent
         self._learn_target: str | None = None
         self._learn_deadline = 0.0

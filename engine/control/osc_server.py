@@ -69,11 +69,14 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
+from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from engine.ratelimit import RateLimitedLog
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "/sonify"
 TEMPO_RANGE_BPM = (20.0, 300.0)
-LOG_INTERVAL_S = 5.0
+LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_PENDING = 1024  # future-bundle commands waiting for their time
 MAX_BUNDLE_DEPTH = 8
 RECV_BUFFER_BYTES = 1 << 20  # absorbs a controller's burst while the thread is busy
@@ -140,28 +143,6 @@ class _Reject(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-class _RateLimitedLog:
-    """At most one warning per reason every ``interval_s``; says how many it held back."""
-
-    def __init__(self, interval_s: float = LOG_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def warning(self, reason: str, msg: str, *args: object, exc_info: bool = False) -> None:
-        now = time.monotonic()
-        last = self._last.get(reason)
-        if last is not None and now - last < self.interval_s:
-            self._held[reason] = self._held.get(reason, 0) + 1
-            return
-        self._last[reason] = now
-        held = self._held.pop(reason, 0)
-        if held:
-            msg += " (%d more %s since the last such line)"
-            args = (*args, held, reason)
-        logger.warning(msg, *args, exc_info=exc_info)
 
 
 def _bundled_scene_names() -> list[str]:
@@ -336,7 +317,7 @@ class ControlServer:
         self._voices = voices
         self._params = params
         self.max_future_s = float(max_future_s)
-        self._log = _RateLimitedLog()
+        self._log = RateLimitedLog(logger, LOG_INTERVAL_S)
         self._lock = threading.Lock()
         self._received = 0
         self._handled = 0

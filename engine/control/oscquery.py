@@ -38,14 +38,12 @@ The HTTP server binds 127.0.0.1 unless another host is passed explicitly.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
 import socket
 import socketserver
 import threading
-import time
 from collections.abc import Callable, Collection, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,11 +52,14 @@ from urllib.parse import unquote, urlsplit
 
 from engine.control.osc_server import ADDRESS_SPACE, PREFIX, ControlServerError
 from engine.features.registry import MOOD_LABELS, SCALARS
+from engine.net import is_loopback
+from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from engine.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9001  # TCP; the OSC control port (UDP 9000) + 1, as nothing standard is given
-LOG_INTERVAL_S = 5.0
+LOG_INTERVAL_S = RATE_LIMIT_S
 REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request cannot hold its thread for longer
 SWITCH_TYPE = "T"  # OSCQuery's boolean; see the module docstring for why not "i"
 
@@ -253,39 +254,6 @@ def find_node(root: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
 
 # -- the HTTP server ---------------------------------------------------------------------------
 
-class _RateLimitedLog:
-    """At most one warning per reason every ``interval_s``; says how many it held back."""
-
-    def __init__(self, interval_s: float = LOG_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def warning(self, reason: str, msg: str, *args: object, exc_info: bool = False) -> None:
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(reason)
-            if last is not None and now - last < self.interval_s:
-                self._held[reason] = self._held.get(reason, 0) + 1
-                return
-            self._last[reason] = now
-            held = self._held.pop(reason, 0)
-        if held:
-            msg += " (%d more since the last such line)"
-            args = (*args, held)
-        logger.warning(msg, *args, exc_info=exc_info)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a request under way never holds up stop()
 
@@ -442,7 +410,7 @@ class OscQueryServer:
         self.osc_port = osc_port
         self.osc_ip = osc_ip
         self.name = name
-        self.log = _RateLimitedLog()
+        self.log = RateLimitedLog(logger, LOG_INTERVAL_S)
         self._lock = threading.Lock()
         self._failures = 0
         self._httpd: _HTTPServer | None = None
@@ -499,7 +467,7 @@ class OscQueryServer:
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name=f"oscquery:{self._port}", daemon=True)
         self._thread.start()
-        if _is_loopback(self.host):
+        if is_loopback(self.host):
             logger.info("OSCQuery at %s (OSC control on UDP port %d)", self.url, self.osc_port)
         else:
             logger.info("OSCQuery at %s, reachable from other machines (read-only; OSC control "

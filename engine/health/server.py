@@ -53,7 +53,6 @@ import math
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,13 +62,15 @@ from engine.health.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.health.metrics import Metrics
 from engine.health.page import PAGE_HTML
 from engine.net import is_loopback
+from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from engine.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 TEMPO_RANGE_BPM = (20.0, 300.0)  # the same range the OSC control server accepts
-LOG_INTERVAL_S = 5.0
+LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_BODY_BYTES = 4096
 REQUEST_TIMEOUT_S = 10.0
 COMMANDS = ("scene", "mute", "freeze", "panic", "tempo")
@@ -156,24 +157,6 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(_jsonable(obj), allow_nan=False, separators=(",", ":")).encode()
 
 
-class _RateLimitedLog:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def error(self, key: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(key, -math.inf) < LOG_INTERVAL_S:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        more = f" ({suppressed} more since the last report)" if suppressed else ""
-        logger.error(msg + "%s", *args, more)
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -230,7 +213,7 @@ class HealthServer:
         self.scenes = scenes or (lambda: [])
         self.token = token
         self.poll_interval_s = poll_interval_s  # how soon stop() is noticed
-        self.errors = _RateLimitedLog()
+        self.errors = RateLimitedLog(logger, LOG_INTERVAL_S, logging.ERROR)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
