@@ -745,12 +745,14 @@ class Runtime:
         state = "closed" if self.gate is not None and not self.gate.open else "playing"
         if not self._ready_sent and self._latest.frames > 0 and self.scheduler.loop_beat_s:
             self._ready_sent = True
+            self._next_notify_status = now + self.config.service.notify_status_s
             self.notifier.ready(status_text(scene=self.status.scene, fps=self._latest.fps(),
                                             mood=self.status.mood, state=state))
         if self.watchdog.poll(now):
             self.notifier.watchdog()
         interval = self.config.service.notify_status_s
-        if interval > 0 and now >= self._next_notify_status and self.notifier.enabled:
+        if (interval > 0 and self._ready_sent and now >= self._next_notify_status
+                and self.notifier.enabled):  # READY comes first; it carries the first STATUS
             self._next_notify_status = now + interval
             self.notifier.status(status_text(scene=self.status.scene, fps=self._latest.fps(),
                                              mood=self.status.mood,
