@@ -224,6 +224,7 @@ class MidiOutput(Output):
         self._midi, self.api = _open_client(rtmidi.MidiOut, api, client_name)
         self.target: str | None = None  # full name of the destination we are connected to
         self._lost_at: float | None = None  # monotonic time the destination went away
+        self._silence_pending = False  # connected, the reconnect panic not sent yet
         self._poll_failed = False
         try:
             if virtual is not None:
@@ -308,6 +309,8 @@ class MidiOutput(Output):
                 self.on_reconnect(self)
             except Exception:
                 logger.exception("%s: on_reconnect failed", self.name)
+            finally:
+                self._silence_pending = False
 
     def _check(self) -> bool:
         """True when this call connected: after a loss, or for the first time after waiting
@@ -327,6 +330,9 @@ class MidiOutput(Output):
                 self._midi.close_port()
         if not self._connect():
             return False
+        # until on_reconnect (the scheduler's panic) has run, the dispatch thread must not slip
+        # a note onto the new connection ahead of it (poll releases the lock before the call)
+        self._silence_pending = self.on_reconnect is not None
         if self._lost_at is None:  # the port we waited for since the start
             return True
         logger.info("%s: reconnected after %.1f s", self.name, time.monotonic() - self._lost_at)
@@ -339,12 +345,15 @@ class MidiOutput(Output):
     def _send(self, event: Event) -> None:
         if self.target is None and self.virtual is None:
             raise _NotConnected(f"no MIDI port matching {self.pattern!r} connected")
+        if self._silence_pending and isinstance(event, NoteOn):
+            raise _NotConnected(f"{self.target!r} just connected: its panic goes first")
         msg = encode(event)
         if msg is not None:
             self._midi.send_message(msg)
             self._last_send = time.monotonic()
 
     def _panic(self) -> None:
+        self._silence_pending = False
         if self.target is None and self.virtual is None:
             return  # nothing to silence; a reconnect panics anyway
         for msg in panic_messages():
