@@ -43,17 +43,23 @@ whatever its bundle's timetag, even one dropped as too far ahead (a sender whose
 still be able to silence the show). Bundles stamped more than ``max_future_s`` ahead are otherwise
 dropped whole; past or "immediately" timetags apply at once; nested bundles run no earlier than
 their enclosing bundle. A packet that does not parse completely is rejected whole, so a truncated
-bundle applies nothing.
+bundle applies nothing; a bundle with one message that is refused (a NaN, an unknown scene...)
+applies none of its messages either: all or none (a panic in it still acts).
+``/sonify/status`` replies are limited to ``STATUS_RATE_PER_S`` a second (``rate_limited``).
+Commands go to ``command()``, the runtime's queue, which coalesces and rate-limits them
+(``engine.commands``): a flood of valid commands cannot make the music late.
 
 **Rejections.** Every rejected datagram or message is counted by reason in ``stats.rejected``
 (``not_allowed``, ``malformed``, ``unknown_address``, ``wrong_type``, ``wrong_arity``,
 ``out_of_range``, ``unknown_scene``, ``unknown_param``, ``unknown_voice``, ``too_far_future``,
-``queue_full``, ``handler_error``, ``reply_failed``) and logged at most once per reason every
-``LOG_INTERVAL_S`` seconds. Nothing rejected issues a command, and no exception ends the thread.
+``queue_full``, ``handler_error``, ``reply_failed``, ``rate_limited``) and logged at most once
+per reason every ``LOG_INTERVAL_S`` seconds. Nothing rejected issues a command, and no exception
+ends the thread.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import logging
@@ -70,7 +76,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
 from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
-from engine.ratelimit import RateLimitedLog
+from engine.ratelimit import RateLimitedLog, TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +85,7 @@ TEMPO_RANGE_BPM = (20.0, 300.0)
 LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_PENDING = 1024  # future-bundle commands waiting for their time
 MAX_BUNDLE_DEPTH = 8
+STATUS_RATE_PER_S = 50.0  # /sonify/status replies (each reads the engine's state)
 RECV_BUFFER_BYTES = 1 << 20  # absorbs a controller's burst while the thread is busy
 _MAX_DATAGRAM = 65536
 _BUNDLE_PREFIX = b"#bundle\x00"
@@ -112,7 +119,8 @@ ADDRESS_SPACE: list[dict[str, Any]] = [
 
 REJECT_REASONS = ("not_allowed", "malformed", "unknown_address", "wrong_type", "wrong_arity",
                   "out_of_range", "unknown_scene", "unknown_param", "unknown_voice",
-                  "too_far_future", "queue_full", "handler_error", "reply_failed")
+                  "too_far_future", "queue_full", "handler_error", "reply_failed",
+                  "rate_limited")
 
 
 class ControlServerError(Exception):
@@ -267,6 +275,7 @@ def _parse_allow(allow: Sequence[str] | None) -> frozenset[str] | None:
     return frozenset(out)
 
 
+@functools.lru_cache(maxsize=1024)  # per sender address; ipaddress parsing is slow per packet
 def _normal_ip(host: str) -> str:
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
@@ -318,6 +327,8 @@ class ControlServer:
         self._params = params
         self.max_future_s = float(max_future_s)
         self._log = RateLimitedLog(logger, LOG_INTERVAL_S)
+        self._status_bucket = TokenBucket(STATUS_RATE_PER_S, STATUS_RATE_PER_S, time.monotonic())
+        self._scenes_cache: tuple[float, Collection[str]] | None = None
         self._lock = threading.Lock()
         self._received = 0
         self._handled = 0
@@ -490,7 +501,8 @@ class ControlServer:
                          host, len(data), exc)
             return
         wall_now, mono_now = time.time(), time.monotonic()
-        too_far = False
+        too_far = rejected = False
+        checked: list[tuple[float, bool, _Action, str]] = []
         for timetag, (address, args) in messages:
             ahead_s = timetag - wall_now if timetag else 0.0
             panic = address == f"{PREFIX}/panic"
@@ -500,10 +512,17 @@ class ControlServer:
             try:
                 action = self._action(address, args, sender)
             except _Reject as rej:
-                self._reject(rej.reason, "OSC control: %s from %s rejected: %s",
-                             address[:80], host, rej.detail)
+                rejected = True
+                self._reject(rej.reason, "OSC control: %s from %s rejected%s: %s",
+                             address[:80], host,
+                             " (its bundle applies nothing)" if len(messages) > 1 else "",
+                             rej.detail)
                 continue
-            if action is None:
+            if action is not None:
+                checked.append((ahead_s, panic, action, address))
+        for ahead_s, panic, action, address in checked:
+            # a bundle is applied whole or not at all; only a panic acts whatever the rest
+            if rejected and not panic:
                 continue
             if panic or ahead_s <= 0.0:
                 self._run(action)
@@ -546,7 +565,7 @@ class ControlServer:
             if not isinstance(name, str):
                 raise _Reject("wrong_type", f"scene name must be a string, got "
                                             f"{type(name).__name__}")
-            known = self._known_scenes()
+            known = self._scene_names()
             if name not in known:
                 raise _Reject("unknown_scene", f"no scene {name!r} (known: "
                                                f"{', '.join(sorted(known)) or 'none'})")
@@ -566,6 +585,11 @@ class ControlServer:
             return self._issue("freeze", _switch(_one_arg(args, address), "freeze"))
         if address == f"{PREFIX}/status":
             _no_args(args, address)
+            with self._lock:
+                allowed = self._status_bucket.take(time.monotonic())
+            if not allowed:
+                raise _Reject("rate_limited", f"more than {STATUS_RATE_PER_S:g} status "
+                                              f"requests a second")
             return lambda: self._reply_status(sender)
         param = address.removeprefix(f"{PREFIX}/param/")
         if param != address and param:
@@ -587,6 +611,13 @@ class ControlServer:
                                                f"{', '.join(sorted(voices)) or 'none'})")
             return self._issue("mute", (voice, muted))
         raise _Reject("unknown_address", f"unknown address {address[:80]!r}")
+
+    def _scene_names(self) -> Collection[str]:
+        """``known_scenes()``, looked up at most once a second (it may read a folder)."""
+        now = time.monotonic()
+        if self._scenes_cache is None or now - self._scenes_cache[0] > 1.0:
+            self._scenes_cache = (now, self._known_scenes())
+        return self._scenes_cache[1]
 
     def _reply_status(self, sender: tuple[Any, ...]) -> None:
         dgram = status_reply(self._status())

@@ -341,11 +341,29 @@ def test_immediate_and_past_bundles_apply_in_order(
     assert rec.wait_for(3) == [("scene", "storm"), ("tempo", 100.0), ("mute", ("bass", True))]
 
 
-def test_a_bundle_with_one_bad_message_applies_the_good_ones(
+def test_a_bundle_with_one_bad_message_applies_none_of_it(
         server: ControlServer, rec: Recorder, sender: Callable[[bytes], None]) -> None:
-    sender(bundle(0, msg("/sonify/tempo", 1000), msg("/sonify/tempo", 100)))
-    assert rec.wait_for(1) == [("tempo", 100.0)]
+    sender(bundle(0, msg("/sonify/tempo", 100), msg("/sonify/param/cutoff", float("nan")),
+                  msg("/sonify/freeze", 1)))
     assert wait_received(server, 1).rejected == {"out_of_range": 1}
+    sender(msg("/sonify/tempo", 90))  # a marker: everything before it has been handled
+    assert rec.wait_for(1) == [("tempo", 90.0)]
+
+
+def test_a_panic_in_a_refused_bundle_still_acts(
+        server: ControlServer, rec: Recorder, sender: Callable[[bytes], None]) -> None:
+    sender(bundle(0, msg("/sonify/tempo", 1000), msg("/sonify/panic")))
+    assert rec.wait_for(1) == [("panic", None)]
+    assert wait_received(server, 1).rejected == {"out_of_range": 1}
+
+
+def test_status_requests_are_rate_limited(
+        server: ControlServer, rec: Recorder, sender: Callable[[bytes], None]) -> None:
+    for _ in range(200):
+        sender(msg("/sonify/status"))
+    stats = wait_received(server, 200, timeout_s=5.0)
+    assert stats.rejected.get("rate_limited", 0) >= 100
+    assert stats.replies <= 200 - stats.rejected["rate_limited"]
 
 
 # -- who may talk -----------------------------------------------------------------------------
