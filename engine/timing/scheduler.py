@@ -70,8 +70,12 @@ class Scheduler:
         self._lock = threading.RLock()  # guards heap and ledger between dispatch and panic
         self._thread: threading.Thread | None = None
         self._lateness = np.zeros(LATENESS_WINDOW)
+        self._late_at = np.zeros(LATENESS_WINDOW)  # when each of those was sent
         self._late_n = 0
-        self.notes_sent = 0
+        self.notes_sent = 0  # notes played: each counted once, however many outputs get it
+        probe = NoteOn(0.0, 0, 60, 1)
+        # the output whose note-ons are counted (the first that takes notes)
+        self._counting = next((i for i, o in enumerate(self.outputs) if o.wants(probe)), -1)
         self.events_sent = 0
         self.last_dispatch_s = 0.0
         self.loop_beat_s = 0.0
@@ -121,7 +125,7 @@ class Scheduler:
                 due, _, _, i, ev = heapq.heappop(heap)
                 self._dispatch(i, ev)
                 sent_at = self.time.now()
-                self._record_lateness(sent_at - due)
+                self._record_lateness(sent_at - due, sent_at)
                 sent += 1
                 now = sent_at
         if sent:
@@ -137,7 +141,8 @@ class Scheduler:
                 out.send(NoteOff(ev.t, ev.channel, ev.pitch, ev.voice, held[key]))
             held[key] = ev.note_id
             out.send(ev)
-            self.notes_sent += 1
+            if i == self._counting:
+                self.notes_sent += 1
         elif isinstance(ev, NoteOff):
             key = (ev.channel, ev.pitch)
             if held.get(key) != ev.note_id:
@@ -160,8 +165,10 @@ class Scheduler:
                     if out.wants(ev):
                         self._dispatch(i, ev)
 
-    def _record_lateness(self, late_s: float) -> None:
-        self._lateness[self._late_n % LATENESS_WINDOW] = late_s
+    def _record_lateness(self, late_s: float, sent_at: float) -> None:
+        i = self._late_n % LATENESS_WINDOW
+        self._lateness[i] = late_s
+        self._late_at[i] = sent_at
         self._late_n += 1
 
     def lateness(self) -> LatenessStats:
@@ -172,6 +179,18 @@ class Scheduler:
         window = self._lateness[:n] * 1e3
         p50, p99 = np.percentile(window, [50, 99])
         return LatenessStats(self._late_n, float(p50), float(p99), float(window.max()))
+
+    def recent_lateness(self, since_s: float) -> LatenessStats:
+        """Dispatch lateness of what was sent at or after ``since_s`` (engine clock), among the
+        last ``LATENESS_WINDOW`` dispatches: the health check's "over the last few seconds"."""
+        n = min(self._late_n, LATENESS_WINDOW)
+        if n == 0:
+            return LatenessStats(0, 0.0, 0.0, 0.0)
+        recent = self._lateness[:n][self._late_at[:n] >= since_s] * 1e3
+        if recent.size == 0:
+            return LatenessStats(0, 0.0, 0.0, 0.0)
+        p50, p99 = np.percentile(recent, [50, 99])
+        return LatenessStats(int(recent.size), float(p50), float(p99), float(recent.max()))
 
     @property
     def running(self) -> bool:

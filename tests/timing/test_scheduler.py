@@ -191,3 +191,25 @@ def test_tempo_clock_maps_beats_and_keeps_the_grid_across_tempo_changes() -> Non
     assert tc.time_at(5.0) == pytest.approx(13.0)
     with pytest.raises(ValueError, match="BPM"):
         tc.set_tempo(0.0, 13.0)
+
+
+def test_a_note_is_counted_once_however_many_outputs_play_it() -> None:
+    clock = ManualTime()
+    a, b = Log(clock), Log(clock)
+    sched = Scheduler([a, b], clock)
+    sched.schedule([Note(0.1 * i, 0, 60 + i, 90, 0.05) for i in range(5)])
+    sched.run_until(2.0)
+    assert sched.notes_sent == 5
+    assert sum(isinstance(e, NoteOn) for _, e in a.sent + b.sent) == 10
+
+
+def test_recent_lateness_covers_only_the_last_seconds() -> None:
+    clock, _, sched = setup()
+    sched.schedule([ControlChange(1.0, 0, 1, 1)])
+    clock.set(1.5)  # 500 ms late
+    sched.dispatch_due()
+    sched.schedule([ControlChange(10.0 + i * 0.1, 0, 1, 1) for i in range(10)])
+    sched.run_until(12.0)  # on time
+    assert sched.recent_lateness(0.0).max_ms == pytest.approx(500.0)
+    recent = sched.recent_lateness(5.0)
+    assert recent.count == 10 and recent.max_ms == 0.0
