@@ -52,6 +52,15 @@ class Output(abc.ABC):
         """True while the peer is there to receive (for status and health)."""
         return not self._closed
 
+    @property
+    def problem(self) -> str | None:
+        """Why this output is not doing its job right now, in words for the health page (a
+        port gone, a server down, a recording that cannot be written), or None when it is
+        well. Health turns not-ok while any output has a problem."""
+        if self._closed:
+            return None  # a closed output is finished, not failing
+        return None if self.connected else "disconnected"
+
     def wants(self, event: Event) -> bool:
         """Whether this output transmits that kind of event at all (others are skipped, not
         counted as drops)."""
