@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +41,7 @@ import cv2
 import mido
 import numpy as np
 
+from engine.atomicio import atomic_write
 from engine.capture.files import ImageSource
 from engine.music.theory import SCALES, TheoryError, parse_note, parse_pitch_class, scale_pcs
 
@@ -161,22 +160,7 @@ def build_midi(notes: list[Note], columns: int, seconds: float, name: str) -> mi
 
 def save_atomically(mid: mido.MidiFile, path: Path) -> None:
     """Write ``mid`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            mid.save(file=f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda f: mid.save(file=f))
 
 
 # -- command line -------------------------------------------------------------------------------

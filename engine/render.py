@@ -9,17 +9,17 @@ starts afresh) and the cut's trigger sounds within one frame of it, so the WAV c
 the video.
 
 Outputs by extension: ``.mid`` (type 1, a track per voice), ``.wav`` (the built-in synth),
-``.png`` (a picture of the piece) and ``.json`` (the event list). Every file is written only
-when the whole piece has rendered, each atomically: a failure leaves no partial file.
+``.png`` (a picture of the piece) and ``.json`` (the event list). The files are written only
+when the whole piece has rendered, all or nothing (``atomicio.staged``): each to a temporary
+file beside it, renamed into place only when every one of them was written, so a full disk
+leaves no file, partial or whole (``RenderWriteError``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.atomicio import atomic_write, staged
 from engine.capture import SourceError, open_source
 from engine.capture.base import Source
 from engine.capture.convert import is_image_path, read_image
@@ -187,13 +188,11 @@ class _Arc:
 
 def _make_outputs(files: list[tuple[Path, str]], duration_s: float
                   ) -> tuple[list[Output], RecordingOutput]:
-    from engine.outputs.midifile import MidiFileRecorder
-
+    """The WAV renderers and the recording every other file is made from (the .mid too:
+    a render's events are in memory anyway, so nothing is spooled beside the target)."""
     outputs: list[Output] = []
     for path, kind in files:
-        if kind == "midi":
-            outputs.append(MidiFileRecorder(path, start_s=0.0, duration_s=duration_s))
-        elif kind == "wav":
+        if kind == "wav":
             from engine.outputs.synth import WavRenderer
 
             outputs.append(WavRenderer(path, start_s=0.0, duration_s=duration_s))
@@ -265,23 +264,7 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
                 next_progress = t + duration / 200
     scheduler.stop(panic=True)
     _collect(result, recording)
-    written = []
-    for out in outputs:
-        save = getattr(out, "save", None)
-        if save is not None:  # the file outputs: save raises when the file cannot be written
-            save(end_s=duration)
-        else:
-            out.close()
-    for path, kind in files:
-        if kind == "json":
-            _write_atomic(path, json.dumps(to_json(result), indent=1).encode())
-        elif kind == "png":
-            ok, png = cv2.imencode(".png", draw_piece(result))
-            if not ok:
-                raise RenderError(f"could not encode {path}")
-            _write_atomic(path, png.tobytes())
-        written.append(str(path))
-    result.files = written
+    result.files = [str(p) for p in _write_files(files, outputs, recording, result, duration)]
     result.elapsed_s = time.perf_counter() - started
     if progress is not None:
         progress(duration, duration)
@@ -326,21 +309,47 @@ def to_json(result: RenderResult) -> dict:
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
+class RenderWriteError(RenderError):
+    """An output file could not be written (a full or read-only disk): none was (exit 1)."""
+
+
+def _write_files(files: list[tuple[Path, str]], outputs: list[Output],
+                 recording: RecordingOutput, result: RenderResult,
+                 duration_s: float) -> list[Path]:
+    """Write every output file, all or nothing: each goes to a temporary file beside it
+    first, and only when all of them are written are they renamed into place."""
+    from engine.outputs.smf import encode_midi_file
+    from engine.outputs.synth import WavRenderer
+
+    wavs = {out.path: out for out in outputs if isinstance(out, WavRenderer)}
+    with staged() as batch:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            for path, kind in files:
+                if kind == "wav":  # written into the batch
+                    wavs[path].save(end_s=duration_s)
+                elif kind == "midi":
+                    atomic_write(path, encode_midi_file(recording.events, start_s=0.0,
+                                                        end_s=duration_s))
+                elif kind == "json":
+                    atomic_write(path, json.dumps(to_json(result), indent=1).encode())
+                elif kind == "png":
+                    ok, png = cv2.imencode(".png", draw_piece(result))
+                    if not ok:
+                        raise RenderError(f"could not encode {path}")
+                    atomic_write(path, png.tobytes())
+            return batch.commit()
+        except OSError as exc:
+            raise RenderWriteError(f"{_write_error(exc)}; no output file was written") from exc
+        finally:
+            for out in outputs:
+                if not isinstance(out, WavRenderer):  # a WAV renderer's close would write
+                    out.close()
+
+
+def _write_error(exc: OSError) -> str:
+    if exc.filename is not None:
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
+    return str(exc) if str(exc).startswith("cannot") else f"cannot write the output: {exc}"
 
 
 # -- the picture of the piece -----------------------------------------------------------------

@@ -154,3 +154,26 @@ def test_video_wav_is_as_long_as_the_video(tmp_path: Path) -> None:
     render(str(video), [str(wav)], scene="city")
     with wave.open(str(wav)) as w:
         assert w.getnframes() == pytest.approx(4.0 * 44100, abs=2)
+
+
+def test_outputs_are_all_written_or_none(tmp_path: Path) -> None:
+    """The .wav's folder became a file while rendering (the OS refuses the .wav); the .mid,
+    written first, is not left behind either, and an existing file of that name is left as
+    it was."""
+    from engine.render import RenderWriteError
+
+    pic = two_sided_picture(tmp_path / "pic.png")
+    mid, sub = tmp_path / "x.mid", tmp_path / "sub"
+    mid.write_bytes(b"the old x.mid")
+    sub.mkdir()
+
+    def remove_the_folder(t: float, total: float) -> None:
+        if sub.is_dir() and t > total / 2:
+            sub.rmdir()
+            sub.write_text("in the way")
+
+    with pytest.raises(RenderWriteError, match="no output file was written"):
+        render(str(pic), [str(mid), str(sub / "x.wav")], duration_s=4.0,
+               progress=remove_the_folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pic.png", "sub", "x.mid"]
+    assert mid.read_bytes() == b"the old x.mid"

@@ -50,16 +50,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import wave
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from engine.atomicio import atomic_write
 from engine.events import (
     MIDI_EVENTS,
     ControlChange,
@@ -724,40 +725,27 @@ def _pcm16(left: np.ndarray, right: np.ndarray) -> bytes:
 
 def write_wav(path: str | os.PathLike[str], left: np.ndarray, right: np.ndarray,
               sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write 16-bit stereo PCM atomically (a temp file beside ``path``, then ``os.replace``):
-    ``path`` is either the old file or the whole new one, never half written."""
+    """Write 16-bit stereo PCM atomically (``atomicio``: a temp file beside ``path``, fsync,
+    rename): ``path`` is either the old file or the whole new one, never half written. Inside
+    ``atomicio.staged()`` the rename waits for the batch's commit."""
     target = Path(path)
+
+    def write(f: BinaryIO) -> None:
+        with wave.open(f, "wb") as w:
+            w.setnchannels(2)
+            w.setsampwidth(2)
+            w.setframerate(sample_rate)
+            w.setnframes(len(left))
+            chunk = 1 << 16  # convert a piece at a time: no second copy of the whole piece
+            for i in range(0, len(left), chunk):
+                w.writeframesraw(_pcm16(left[i:i + chunk], right[i:i + chunk]))
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        atomic_write(target, write)
     except OSError as exc:
         raise WavWriteError(f"cannot write the WAV file {target}: {exc.strerror or exc} "
-                            f"(choose a writable directory)") from exc
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a preview is a normal file
-        with os.fdopen(fd, "wb") as f:
-            with wave.open(f, "wb") as w:
-                w.setnchannels(2)
-                w.setsampwidth(2)
-                w.setframerate(sample_rate)
-                w.setnframes(len(left))
-                chunk = 1 << 16  # convert a piece at a time: no second copy of the whole piece
-                for i in range(0, len(left), chunk):
-                    w.writeframesraw(_pcm16(left[i:i + chunk], right[i:i + chunk]))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise WavWriteError(f"cannot write the WAV file {target}: "
-                                f"{exc.strerror or exc}") from exc
-        raise
+                            f"(choose a writable directory with free space)") from exc
     return target
 
 

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from pathlib import Path
 
 import mido
 import pytest
 
-from engine.events import ControlChange, NoteOff, NoteOn, OscMessage, PitchBend, Tempo
+from engine.events import (
+    ControlChange,
+    NoteOff,
+    NoteOn,
+    OscMessage,
+    PitchBend,
+    ProgramChange,
+    Tempo,
+)
 from engine.outputs.midifile import MidiFileRecorder
+from engine.outputs.spool import find_spools, recover_beside
 
 T0 = 1000.0  # engine-clock time of the first event
 
@@ -160,6 +171,11 @@ def test_writing_is_atomic_and_save_can_checkpoint(tmp_path: Path) -> None:
 
 def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changed with streaming: the failure is injected where the file is assembled (the
+    recorder no longer goes through mido's save), a failed close keeps the spool, and the
+    recovery then finishes the recording over its own earlier save."""
+    from engine.outputs import spool
+
     path = tmp_path / "keep.mid"
     rec = MidiFileRecorder(path)
     rec.send(NoteOn(T0, 0, 60, 100))
@@ -167,12 +183,267 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path,
     before = path.read_bytes()
 
     def crash(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(mido.MidiFile, "save", crash)
+    monkeypatch.setattr(spool, "assemble", crash)
     rec.send(NoteOn(T0 + 1, 0, 61, 100))
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="No space left"):
         rec.save()
-    rec.close()  # never raises: logged
+    rec.close()  # never raises: logged, and said by failed/failure
+    assert rec.failed and "No space left on device" in (rec.failure or "")
     assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["keep.mid"]
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+    [left] = find_spools(tmp_path)  # what reached the disk waits for a recovery
+    monkeypatch.undo()
+    [done] = recover_beside(tmp_path)
+    assert done.path == path  # its own earlier save is replaced, not written beside
+    assert sorted(os.listdir(tmp_path)) == ["keep.mid"]
+    assert [m.note for m in mido.MidiFile(path).tracks[1] if m.type == "note_on"] == [60, 61]
+
+
+# -- streaming ------------------------------------------------------------------------------
+
+def track_notes(path: Path) -> dict[str, list[tuple[str, int]]]:
+    """Each track's note messages, (type, note), by track name."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for track in mido.MidiFile(path).tracks:
+        name = next(m.name for m in track if m.type == "track_name")
+        out[name] = [(m.type, m.note) for m in track if m.type in ("note_on", "note_off")]
+    return out
+
+
+def test_the_music_is_on_disk_while_it_plays_and_nothing_is_kept_in_memory(
+        tmp_path: Path) -> None:
+    path = tmp_path / "live.mid"
+    rec = MidiFileRecorder(path, start_s=T0)
+    rec.send(NoteOn(T0, 0, 60, 100, voice="pad"))
+    rec.send(ControlChange(T0 + 0.5, 0, 74, 30, voice="pad"))
+    rec.flush()
+    spool = tmp_path / ".live.mid.rec"
+    assert sorted(p.name for p in spool.glob("*.trk")) == ["000.trk", "001.trk"]
+    assert (spool / "001.trk").read_bytes().endswith(bytes([0x90, 60, 100]) + b"\x83\x60"
+                                                      + bytes([0xB0, 74, 30]))
+    assert not path.exists()  # the file itself is made at the end
+    part = rec._part
+    assert part is not None and not rec._queue and part.backlog() == 0
+    rec.send(NoteOff(T0 + 1.0, 0, 60, voice="pad"))
+    rec.close(end_s=T0 + 2.0)
+    assert os.listdir(tmp_path) == ["live.mid"]
+    assert track_notes(path) == {"tempo": [], "pad": [("note_on", 60), ("note_off", 60)]}
+    assert mido.MidiFile(path).length == pytest.approx(2.0, abs=1 / 960)
+    assert rec.files == [path] and not rec.failed and rec.problem is None
+
+
+def test_an_existing_file_is_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "piece.mid"
+    path.write_bytes(b"yesterday's recording")
+    names = []
+    for k in range(2):
+        rec = MidiFileRecorder(path)
+        rec.send(NoteOn(T0, 0, 60 + k, 100))
+        rec.close(end_s=T0 + 1.0)
+        names += [p.name for p in rec.files]
+    assert names == ["piece-001.mid", "piece-002.mid"]
+    assert path.read_bytes() == b"yesterday's recording"
+    assert [n for _, n in track_notes(tmp_path / "piece-002.mid")["sonify"]] == [61, 61]
+
+
+def test_a_recording_without_a_note_leaves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "quiet.mid"
+    rec = MidiFileRecorder(path)
+    rec.close(end_s=T0 + 2130.0)  # a start that failed: no event at all
+    rec2 = MidiFileRecorder(path)
+    rec2.send(Tempo(T0, 100.0))
+    rec2.send(ControlChange(T0, 0, 7, 100))
+    rec2.flush()
+    rec2.close(end_s=T0 + 5.0)
+    assert os.listdir(tmp_path) == [] and rec.files == rec2.files == []
+    assert not rec.failed and not rec2.failed
+
+
+def test_file_names_take_the_date_and_a_daily_recording_splits_at_midnight(
+        tmp_path: Path) -> None:
+    """An installation records every day: one file per day, each playable on its own (the
+    program and the held note carry over into the new day's file)."""
+    from datetime import datetime
+
+    before_midnight = datetime(2024, 5, 1, 23, 59, 58).timestamp()
+    rec = MidiFileRecorder(tmp_path / "rec" / "%Y-%m-%d.mid", start_s=T0, split="day",
+                           wall_clock=lambda: before_midnight)
+    rec.send(ProgramChange(T0, 0, 48, voice="strings"))
+    rec.send(NoteOn(T0 + 1.0, 0, 60, 90, voice="strings"))  # held across midnight
+    rec.send(NoteOff(T0 + 3.0, 0, 60, voice="strings"))
+    rec.send(NoteOn(T0 + 3.5, 0, 62, 90, voice="strings"))
+    rec.close(end_s=T0 + 4.0)
+    assert [p.name for p in rec.files] == ["2024-05-01.mid", "2024-05-02.mid"]
+    day1, day2 = (mido.MidiFile(p) for p in rec.files)
+    assert day1.length == pytest.approx(2.0, abs=1 / 960)  # ends at midnight
+    assert day2.length == pytest.approx(2.0, abs=1 / 960)
+    assert track_notes(rec.files[0])["strings"] == [("note_on", 60), ("note_off", 60)]
+    strings = [m for m in day2.tracks[1] if not m.is_meta]
+    assert (strings[0].type, strings[0].program) == ("program_change", 48)
+    assert [(m.type, getattr(m, "note", None)) for m in strings[1:]] == [
+        ("note_on", 60), ("note_off", 60), ("note_on", 62), ("note_off", 62)]
+    assert strings[1].time == 0
+    assert sorted(os.listdir(tmp_path / "rec")) == [p.name for p in rec.files]
+
+
+def test_an_event_that_comes_late_is_written_where_its_track_is(tmp_path: Path) -> None:
+    """The writer sorts each batch; an event older than what its track already holds on disk
+    is written at the track's last tick, never as a negative time."""
+    path = tmp_path / "late.mid"
+    rec = MidiFileRecorder(path, start_s=T0)
+    rec.send(NoteOn(T0 + 1.0, 0, 60, 100, voice="v"))
+    rec.send(NoteOn(T0 + 0.5, 0, 62, 100, voice="v"))  # same batch: sorted into place
+    rec.flush()
+    rec.send(NoteOff(T0 + 0.8, 0, 62, voice="v"))  # older than what is stored: at 1.0
+    rec.send(NoteOff(T0 + 1.5, 0, 60, voice="v"))
+    rec.close()
+    got = [(round(s, 3), k, n) for s, _, k, n in note_seconds(path)]
+    assert got == [(0.5, "note_on", 62), (1.0, "note_on", 60), (1.0, "note_off", 62),
+                   (1.5, "note_off", 60)]
+
+
+def test_a_tempo_change_after_later_music_keeps_every_event_on_time(tmp_path: Path) -> None:
+    path = tmp_path / "tempo-late.mid"
+    rec = MidiFileRecorder(path, start_s=T0)
+    rec.send(NoteOn(T0 + 1.0, 0, 60, 100))
+    rec.flush()
+    rec.send(Tempo(T0 + 0.5, 60.0))  # stored music reaches 1.0 s: the change starts there
+    rec.send(NoteOff(T0 + 2.0, 0, 60))
+    rec.close()
+    got = [round(s, 3) for s, _, _, _ in note_seconds(path)]
+    assert got == [1.0, 2.0]
+    tempos = [(t, m.tempo) for t, m in absolute(mido.MidiFile(path).tracks[0])
+              if m.type == "set_tempo"]
+    assert tempos == [(0, 500000), (960, 1000000)]
+
+
+def test_memory_stays_flat_for_a_million_events(tmp_path: Path) -> None:
+    """A day at a dense scene is a few million events; the recorder keeps none of them: its
+    buffers stay bounded by one flush, and what Python holds does not grow with the piece."""
+    import tracemalloc
+
+    rec = MidiFileRecorder(tmp_path / "day.mid", start_s=0.0)
+    voices = ("bass", "pad", "lead", "drums")
+    high = {"queue": 0, "backlog": 0}
+    grown = 0
+    n_notes = 500_000
+    for i in range(n_notes):
+        t = i * 0.05
+        rec.send(NoteOn(t, i % 4, 36 + i % 48, 100, voice=voices[i % 4]))
+        rec.send(NoteOff(t + 0.04, i % 4, 36 + i % 48, voice=voices[i % 4]))
+        if i % 5000 == 4999:  # the writer's flush, done here to run at full speed
+            high["queue"] = max(high["queue"], len(rec._queue))
+            rec.flush()
+            part = rec._part
+            assert part is not None
+            high["backlog"] = max(high["backlog"], part.backlog())
+            if i == 449_999:
+                tracemalloc.start()
+                before = tracemalloc.get_traced_memory()[0]
+    grown = tracemalloc.get_traced_memory()[0] - before  # the last 100,000 events
+    tracemalloc.stop()
+    assert high["queue"] == 10_000 and high["backlog"] == 0
+    assert grown < 256 * 1024, f"{grown} bytes kept for 100,000 events"
+    assert len(rec._kept_notes) == 0 and rec._part is not None
+    enc = rec._part.encoder
+    assert len(enc.held) == 0 and len(enc.state) == 0 and len(enc.tempo_map.segments) == 1
+    rec.close()
+    counted = count_notes(rec.files[0])
+    assert counted == n_notes
+
+
+def count_notes(path: Path) -> int:
+    """Note-ons in a MIDI file, read chunk by chunk (mido is slow for millions)."""
+    import io
+    import struct
+
+    from engine.outputs.smf import scan_track
+
+    total = 0
+    with path.open("rb") as f:
+        assert f.read(4) == b"MThd"
+        f.seek(struct.unpack(">I", f.read(4))[0], 1)
+        while head := f.read(8):
+            assert head[:4] == b"MTrk"
+            size = struct.unpack(">I", head[4:])[0]
+            data = f.read(size)
+            scan = scan_track(io.BytesIO(data), size)
+            rest = data[scan.size:]  # all of it but end-of-track (and its delta time)
+            assert rest.endswith(b"\xff\x2f\x00") and len(rest) <= 7 and not scan.held
+            total += scan.notes
+    return total
+
+
+def test_a_disk_that_refuses_the_recording_is_loud_and_the_show_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The recording's folder cannot be made (a file is in its way: a real ENOTDIR from the
+    OS): the recorder says so, keeps a bounded backlog, drops what does not fit (never the
+    note-off of a note it kept) and, when the folder can be made, writes what it kept."""
+    blocker = tmp_path / "recordings"
+    blocker.write_text("not a folder")
+    rec = MidiFileRecorder(blocker / "show.mid", start_s=T0, max_queued=100)
+    with caplog.at_level(logging.ERROR, logger="engine.outputs.midifile"):
+        for i in range(50):
+            rec.send(NoteOn(T0 + i, 0, 60, 100))
+            rec.send(NoteOff(T0 + i + 0.5, 0, 60))
+        rec.flush()
+        assert rec.problem is not None and "cannot write the recording" in rec.problem
+        assert "Not a directory" in rec.problem and rec.failed
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "the music plays on" in errors[0].getMessage()
+        rec.max_backlog_bytes = 0  # the disk keeps refusing: the backlog is full
+        rec.flush()
+        rec.send(NoteOn(T0 + 100, 0, 64, 100))  # fits: the queue is empty
+        for i in range(150):  # the queue fills: note-ons dropped
+            rec.send(NoteOn(T0 + 101 + i, 1, 70, 100))
+            rec.send(NoteOff(T0 + 101.5 + i, 1, 70))
+        rec.send(NoteOff(T0 + 300, 0, 64))  # the note it kept is ended all the same
+        # bounded: the queue's limit, plus the note-offs of the notes it kept (two here)
+        assert rec.stats.dropped == 200 and len(rec._queue) == 100 + 2
+        assert "the recording is" in rec.stats.last_error
+    blocker.unlink()  # the disk is back
+    rec.max_backlog_bytes = 1 << 20
+    rec.close(end_s=T0 + 400)
+    assert rec.problem is None and rec.failed  # it did fail: `sonify run` exits 1
+    assert f"{rec.stats.dropped} events lost" in (rec.failure or "")
+    notes = track_notes(blocker / "show.mid")["sonify"]
+    assert notes.count(("note_on", 60)) == 50 and ("note_on", 64) in notes
+    assert notes.count(("note_on", 70)) == notes.count(("note_off", 70)) < 150
+    assert notes.count(("note_off", 64)) == 1
+
+
+def test_a_spool_folder_deleted_while_recording_is_written_again(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture
+                                                                 ) -> None:
+    import shutil
+
+    path = tmp_path / "gone.mid"
+    rec = MidiFileRecorder(path, start_s=T0)
+    rec.send(NoteOn(T0, 0, 60, 100, voice="a"))
+    rec.send(NoteOff(T0 + 1, 0, 60, voice="a"))
+    rec.flush()
+    shutil.rmtree(tmp_path / ".gone.mid.rec")  # someone cleans up "hidden junk"
+    rec.send(NoteOn(T0 + 2, 0, 62, 100, voice="a"))
+    with caplog.at_level(logging.ERROR, logger="engine.outputs.midifile"):
+        rec.flush()
+    assert "was removed while recording" in caplog.text
+    assert (tmp_path / ".gone.mid.rec" / "001.trk").exists()
+    rec.close(end_s=T0 + 3)
+    assert track_notes(path)["a"] == [("note_on", 60), ("note_off", 60), ("note_on", 62),
+                                      ("note_off", 62)]
+    assert os.listdir(tmp_path) == ["gone.mid"]
+
+
+def test_the_record_settings_are_checked(tmp_path: Path) -> None:
+    from engine.config import Config
+
+    ok = Config.model_validate({"record": {"midi_file": "rec/%Y-%m-%d.mid", "split": "day"}})
+    assert ok.record.split == "day"
+    with pytest.raises(ValueError, match="file name only"):
+        Config.model_validate({"record": {"midi_file": "rec/%Y/%m-%d.mid"}})
+    with pytest.raises(ValueError, match="'none', 'hour', 'day'"):
+        Config.model_validate({"record": {"split": "weekly"}})
+    with pytest.raises(ValueError, match="file name only"):
+        MidiFileRecorder(tmp_path / "%Y" / "x.mid")
