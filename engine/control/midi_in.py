@@ -10,7 +10,10 @@ The port: a virtual input (``virtual=``, default ``sonify-control``; under JACK 
 by a case-insensitive name pattern (``port=``; an exact name wins, as for MIDI out). A pattern
 that matches nothing is a MidiControlError listing the input ports there are, unless ``wait``:
 then the reader thread looks for the port every ``poll_interval_s`` and connects when it
-appears, and again after it went away and came back.
+appears, and again after it went away and came back. A MIDI system that goes away (the JACK
+server quits or is killed) is noticed by the same poll: the client is deleted, and once the
+system is back a new one reopens the virtual port (the controller's patchbay connects it again)
+or reconnects to the pattern's port; see ``engine.midi.ports``.
 
 What the messages do
 ====================
@@ -70,8 +73,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -82,7 +83,8 @@ from typing import Annotated, Any, Literal
 import rtmidi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.outputs.midi import MidiPortError, _open_client, match_port
+from engine.atomicio import atomic_write
+from engine.midi.ports import RECONNECTED, MidiPort, MidiPortError, VirtualPortError
 from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from engine.ratelimit import RateLimitedLog
 
@@ -223,6 +225,10 @@ def _check_tempo_range(v: Sequence[float]) -> None:
                          f"{lo:g}..{hi:g} bpm")
 
 
+def _ignore_sysex_clock_and_sensing(midi: Any) -> None:
+    midi.ignore_types(sysex=True, timing=True, active_sense=True)
+
+
 class _Reject(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -271,20 +277,7 @@ def save_learned(path: str | Path, bindings: Collection[CcBinding]) -> None:
             "bindings": [{"channel": b.channel, "cc": b.cc, "param": b.param}
                          for b in sorted(bindings, key=lambda b: (b.channel, b.cc))]}
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(p, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 # -- the control --------------------------------------------------------------------------------
@@ -382,9 +375,7 @@ class MidiControl:
         self._ignored: dict[str, int] = {}
         self._save_pending = False
 
-        self._midi: Any = None  # rtmidi.MidiIn once started
-        self.target: str | None = None  # the source port we are connected to
-        self._lost_at: float | None = None
+        self._port: MidiPort | None = None  # the rtmidi MidiIn and its port once started
         self._poll_failed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -436,17 +427,27 @@ class MidiControl:
 
     @property
     def running(self) -> bool:
-        return self._midi is not None
+        return self._port is not None
 
     @property
     def connected(self) -> bool:
-        return self._midi is not None and (self.virtual is not None or self.target is not None)
+        port = self._port
+        return port is not None and port.connected
+
+    @property
+    def target(self) -> str | None:
+        """The source port we are connected to."""
+        port = self._port
+        return port.target if port is not None else None
 
     @property
     def port_name(self) -> str | None:
         """Our own port as other programs see it (JACK: ``client:port``), once started."""
-        if self._midi is None:
+        port = self._port
+        if port is None:
             return None
+        if port.own_name is not None:
+            return port.own_name
         if self.virtual is not None:
             return f"{self.client_name}:{self.virtual}"
         return f"{self.client_name}:{OWN_PORT_NAME}"
@@ -530,26 +531,27 @@ class MidiControl:
     def start(self) -> None:
         """Open the MIDI port and start listening. MidiControlError: no MIDI system works, the
         virtual port cannot be made, or (without ``wait``) no source matches the pattern."""
-        if self._midi is not None:
+        if self._port is not None:
             raise RuntimeError(f"{self.name} already started")
         try:
-            midi, self.api = _open_client(rtmidi.MidiIn, self.api_requested, self.client_name)
+            port = MidiPort(rtmidi.MidiIn, api=self.api_requested, client_name=self.client_name,
+                            pattern=self.pattern, virtual=self.virtual, own_port=OWN_PORT_NAME,
+                            label=self.name, setup=_ignore_sysex_clock_and_sensing)
         except MidiPortError as exc:
-            raise MidiControlError(f"{self.name}: {exc}") from None
+            hint = "; name a controller port instead" if isinstance(exc, VirtualPortError) else ""
+            raise MidiControlError(f"{self.name}: {exc}{hint}") from None
+        except rtmidi.RtMidiError as exc:
+            raise MidiControlError(f"{self.name}: cannot open the MIDI port "
+                                   f"({self.api_requested}): {exc}") from None
+        self.api = port.api
         try:
-            midi.ignore_types(sysex=True, timing=True, active_sense=True)
-            self._midi = midi
+            with self._port_lock:
+                self._port = port
             if self.virtual is not None:
-                try:
-                    midi.open_virtual_port(self.virtual)
-                except (rtmidi.RtMidiError, NotImplementedError) as exc:
-                    raise MidiControlError(f"{self.name}: cannot create the virtual MIDI input "
-                                           f"port {self.virtual!r} with {self.api}: {exc}; "
-                                           f"name a controller port instead") from None
                 logger.info("%s: listening on %s (%s)", self.name, self.port_name, self.api)
             else:
                 with self._port_lock:
-                    found = self._connect()
+                    found = port.connect()
                 if not found:
                     if not self.wait:
                         raise MidiControlError(self._missing_message())
@@ -586,41 +588,12 @@ class MidiControl:
 
     def _release(self) -> None:
         with self._port_lock:
-            midi, self._midi = self._midi, None
-            self.target = None
-            if midi is None:
-                return
-            try:
-                if midi.is_port_open():
-                    midi.close_port()
-            except rtmidi.RtMidiError as exc:
-                logger.warning("%s: closing the MIDI port failed: %s", self.name, exc)
-            finally:
-                midi.delete()
-
-    def _connect(self) -> bool:
-        """Open and connect the source matching the pattern, if there is one."""
-        assert self.pattern is not None and self._midi is not None
-        ports = list(self._midi.get_ports())
-        i = match_port(ports, self.pattern)
-        if i is None:
-            return False
-        if self._midi.is_port_open():
-            self._midi.close_port()
-        self._midi.open_port(i, OWN_PORT_NAME)
-        # rtmidi opens by index: make sure the list did not change under us
-        if self._midi.get_port_name(i) != ports[i]:
-            self._midi.close_port()
-            return False
-        self.target = ports[i]
-        logger.info("%s: listening to %r (%s)", self.name, self.target, self.api)
-        return True
+            port, self._port = self._port, None
+            if port is not None:
+                port.close()
 
     def _missing_message(self) -> str:
-        try:
-            ports = list(self._midi.get_ports()) if self._midi is not None else []
-        except rtmidi.RtMidiError:
-            ports = []
+        ports = self._port.ports() if self._port is not None else []
         listed = ", ".join(repr(p) for p in ports) if ports else "none"
         return (f"{self.name}: no MIDI input port matches {self.pattern!r} (MIDI system: "
                 f"{self.api}); input ports there are: {listed}. List them with `sonify ports`; "
@@ -628,39 +601,20 @@ class MidiControl:
                 f"(wait_for_port), or use the virtual port and connect the controller to it")
 
     def poll(self) -> None:
-        """Notice a source that went away and reconnect when one matching the pattern is back.
+        """Notice a source or a MIDI system that went away and reconnect when they are back.
         Called by the reader thread; never raises."""
-        if self.pattern is None:
-            return
         try:
             with self._port_lock:
-                self._check()
+                change = self._port.poll() if self._port is not None else None
             self._poll_failed = False
         except Exception as exc:
             if not self._poll_failed:
                 logger.warning("%s: cannot check the MIDI ports: %s", self.name, exc)
             self._poll_failed = True
-
-    def _check(self) -> None:
-        if self._midi is None:
             return
-        ports = self._midi.get_ports()
-        if self.target is not None:
-            if self.target in ports:
-                return
-            logger.warning("%s: MIDI source %r went away; waiting for it to come back",
-                           self.name, self.target)
-            self.target = None
-            self._lost_at = time.monotonic()
-            if self._midi.is_port_open():
-                self._midi.close_port()
-        if not self._connect():
-            return
-        if self._lost_at is not None:
-            logger.info("%s: reconnected after %.1f s", self.name,
-                        time.monotonic() - self._lost_at)
-            self._lost_at = None
-            self._reconnects += 1
+        if change == RECONNECTED:
+            with self._lock:
+                self._reconnects += 1
 
     # -- the reader thread ----------------------------------------------------------------------
 
@@ -691,9 +645,10 @@ class MidiControl:
         """Hand every queued message to the handler (at most MAX_BATCH); how many."""
         for n in range(MAX_BATCH):
             with self._port_lock:
-                if self._midi is None:
+                midi = self._port.midi if self._port is not None else None
+                if midi is None:
                     return n
-                event = self._midi.get_message()
+                event = midi.get_message()
             if event is None:
                 return n
             self.handle(event[0])

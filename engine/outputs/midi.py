@@ -13,21 +13,34 @@ How the MIDI systems name ports (as ``MidiOut.get_ports()`` lists them):
 - ALSA: ``Client:Port client:port`` with the numbers at the end, e.g.
   ``FLUID Synth (1234):Synth input port (1234:0) 128:0``; a pattern should use the stable part.
 
-A destination that goes away is not reported by rtmidi: sends simply go nowhere. ``poll()`` (about
-once a second) therefore looks the destination up in the port list; when it is gone the output
-counts events as dropped, and when a port matching the pattern is back it reopens, connects and
-calls ``on_reconnect`` (the scheduler then panics on it).
+Opening, finding and reconnecting live in ``engine.midi.ports`` (``MidiPort``), shared with the
+MIDI inputs; its docstring says what rtmidi and JACK do when the server dies. What this output
+does about it, in ``poll()`` (about every 0.5 s, from the music thread):
+
+- A destination that goes away is not reported by rtmidi (sends simply go nowhere): the
+  destination is looked up in the port list; while it is gone, events are dropped and counted,
+  and when a port matching the pattern is back, the output connects and calls
+  ``on_reconnect`` (the scheduler then ends its notes and panics on it).
+- A MIDI system that goes away (the JACK server quits or is killed, the ALSA sequencer
+  disappears): ``connected`` turns False, ``problem`` says so, events are dropped and counted;
+  the old rtmidi client is deleted (under JACK that holds the whole process for 1 s: rtmidi
+  waits for the dead server to drain it) and, once the system is back, a new client reopens
+  the virtual port or reconnects to the pattern's port, then ``on_reconnect``.
+- A virtual port made again on a restarted JACK server has nobody connected: its panic would
+  be lost. The output waits (events dropped and counted, ``problem`` says why) until something
+  connects to it, as a patchbay or session manager does, then calls ``on_reconnect``.
+- Until ``on_reconnect`` has run, no note-on goes out on the new connection
+  (``_silence_pending``): the panic comes first.
+- rtmidi's JACK ring buffer is never filled while JACK does not empty it (a full ring hangs the
+  process): sends that would are refused and counted as drops (``MidiPort.admit``); a stalled
+  server and recent xruns show in ``problem``. MIDI JACK itself loses (an event that no longer
+  fits into a period after an xrun) is not reported by rtmidi and cannot be counted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import rtmidi
 
@@ -42,6 +55,21 @@ from engine.events import (
     PitchBend,
     ProgramChange,
 )
+from engine.midi.ports import (
+    API_IDS,
+    API_NAMES,
+    CONNECTED,
+    LOST,
+    RECONNECTED,
+    JackServerWatch,
+    MidiPort,
+    MidiPortError,
+    available_apis,
+    list_ports,
+    match_port,
+)
+from engine.midi.ports import open_client as _open_client
+from engine.midi.ports import quiet_stderr as _quiet_stderr
 from engine.outputs.base import (
     ALL_CHANNELS,
     CC_ALL_NOTES_OFF,
@@ -50,22 +78,14 @@ from engine.outputs.base import (
     Output,
 )
 
+__all__ = ["API_IDS", "API_NAMES", "MidiOutput", "MidiPortError", "NOTE_OFF_VELOCITY",
+           "OWN_PORT_NAME", "available_apis", "encode", "list_ports", "match_port",
+           "panic_messages", "_open_client", "_quiet_stderr"]
+
 logger = logging.getLogger(__name__)
 
-# Our names for rtmidi's APIs (the values `--midi-api` and the config accept).
-API_IDS: dict[str, int] = {
-    "alsa": rtmidi.API_LINUX_ALSA,
-    "jack": rtmidi.API_UNIX_JACK,
-    "coremidi": rtmidi.API_MACOSX_CORE,
-    "winmm": rtmidi.API_WINDOWS_MM,
-}
-API_NAMES: dict[int, str] = {v: k for k, v in API_IDS.items()}
 OWN_PORT_NAME = "out"  # our side of a connection: "<client_name>:out" under JACK
 NOTE_OFF_VELOCITY = 64  # MIDI 1.0: a sender without release velocity sends 64
-
-
-class MidiPortError(Exception):
-    """A MIDI system or port cannot be used; the message says which, why and what to do."""
 
 
 class _NotConnected(Exception):
@@ -105,95 +125,6 @@ def panic_messages() -> list[list[int]]:
             for cc in (CC_SUSTAIN, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF)]
 
 
-def match_port(ports: list[str], pattern: str) -> int | None:
-    """Index of the port named ``pattern`` (ignoring case), else of the first port whose name
-    contains it; None when none does."""
-    p = pattern.casefold()
-    folded = [name.casefold() for name in ports]
-    if p in folded:
-        return folded.index(p)
-    for i, name in enumerate(folded):
-        if p in name:
-            return i
-    return None
-
-
-# -- MIDI systems -----------------------------------------------------------------------------
-
-def available_apis() -> list[str]:
-    """The MIDI systems this python-rtmidi was built with, in its order of preference
-    (e.g. ``["alsa", "jack"]`` on Linux). Built with is not running: see ``list_ports``."""
-    return [API_NAMES[a] for a in rtmidi.get_compiled_api() if a in API_NAMES]
-
-
-def _candidates(api: str) -> list[str]:
-    compiled = available_apis()
-    if api == "auto":
-        return compiled
-    if api not in API_IDS:
-        raise MidiPortError(f"unknown MIDI system {api!r}: use one of auto, "
-                            f"{', '.join(API_IDS)}")
-    if api not in compiled:
-        raise MidiPortError(f"MIDI system {api!r} is not built into python-rtmidi here; "
-                            f"this one has: {', '.join(compiled) or 'none'}")
-    return [api]
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 while probing: libjack prints "Cannot connect to server
-    socket ..." straight to stderr when no JACK server runs, and we report that ourselves."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _open_client(kind: type[Any], api: str, client_name: str) -> tuple[Any, str]:
-    """An rtmidi MidiOut/MidiIn on the first MIDI system that works, and that system's name."""
-    errors: list[str] = []
-    for name in _candidates(api):
-        if (name == "alsa" and api == "auto" and sys.platform.startswith("linux")
-                and not os.path.exists("/dev/snd/seq")):
-            # skip it quietly: trying would only make libasound print an error on stderr
-            errors.append("alsa: no ALSA sequencer (/dev/snd/seq is missing)")
-            continue
-        try:
-            if name == "jack":
-                with _quiet_stderr():
-                    return kind(rtapi=API_IDS[name], name=client_name), name
-            return kind(rtapi=API_IDS[name], name=client_name), name
-        except rtmidi.RtMidiError as exc:
-            hint = " (start jackd, or choose another MIDI system)" if name == "jack" else ""
-            errors.append(f"{name}: {exc}{hint}")
-    raise MidiPortError("no MIDI system works here: " + "; ".join(errors))
-
-
-def list_ports(api: str = "auto", client_name: str = "sonify-ports") -> dict[str, Any]:
-    """``{"api": "jack", "outputs": [...], "inputs": [...]}``: the ports of the first MIDI system
-    that works (``outputs`` are the ports sonify can send to). Raises MidiPortError when no MIDI
-    system works, saying why for each."""
-    out, name = _open_client(rtmidi.MidiOut, api, client_name)
-    try:
-        outputs = list(out.get_ports())
-    finally:
-        out.delete()
-    inp = rtmidi.MidiIn(rtapi=API_IDS[name], name=client_name)
-    try:
-        inputs = list(inp.get_ports())
-    finally:
-        inp.delete()
-    return {"api": name, "outputs": outputs, "inputs": inputs}
-
-
 # -- the output -------------------------------------------------------------------------------
 
 class MidiOutput(Output):
@@ -220,80 +151,91 @@ class MidiOutput(Output):
         self.virtual = virtual
         self.client_name = client_name
         self.drain_s = drain_s
+        self.name = f"midi:{virtual} (virtual)" if virtual is not None else f"midi:{port}"
         self._last_send = -1e9  # monotonic time of the last message handed to rtmidi
-        self._midi, self.api = _open_client(rtmidi.MidiOut, api, client_name)
-        self.target: str | None = None  # full name of the destination we are connected to
-        self._lost_at: float | None = None  # monotonic time the destination went away
         self._silence_pending = False  # connected, the reconnect panic not sent yet
+        self._awaiting_listener = False  # virtual port made again: nobody connected to it yet
         self._poll_failed = False
         try:
-            if virtual is not None:
-                self.name = f"midi:{virtual} (virtual)"
-                self._open_virtual(virtual)
-            else:
-                assert port is not None
-                self.name = f"midi:{port}"
-                if not self._connect():
-                    if not wait:
-                        raise MidiPortError(self._missing_message())
-                    logger.warning("%s: no MIDI output port matches %r yet (%s); waiting for it "
-                                   "(see `sonify ports`)", self.name, port, self.api)
+            self._port = MidiPort(rtmidi.MidiOut, api=api, client_name=client_name,
+                                  pattern=port, virtual=virtual, own_port=OWN_PORT_NAME,
+                                  label=self.name)
         except rtmidi.RtMidiError as exc:
-            self._midi.delete()
+            raise MidiPortError(f"{self.name}: cannot open the MIDI port ({api}): "
+                                f"{exc}") from None
+        self.api = self._port.api
+        if port is None:
+            return
+        try:
+            found = self._port.connect()
+            if not found and not wait:
+                raise MidiPortError(self._missing_message())
+        except rtmidi.RtMidiError as exc:
+            self._port.close()
             raise MidiPortError(f"{self.name}: cannot open the MIDI port ({self.api}): "
                                 f"{exc}") from None
         except BaseException:
-            self._midi.delete()
+            self._port.close()
             raise
+        if not found:
+            logger.warning("%s: no MIDI output port matches %r yet (%s); waiting for it "
+                           "(see `sonify ports`)", self.name, port, self.api)
+
+    @property
+    def target(self) -> str | None:
+        """Full name of the destination we are connected to (None for a virtual port)."""
+        return self._port.target
 
     @property
     def connected(self) -> bool:
-        return not self._closed and (self.virtual is not None or self.target is not None)
+        return not self._closed and self._port.connected and not self._awaiting_listener
+
+    @property
+    def problem(self) -> str | None:
+        """Why MIDI does not get through now: the MIDI system gone, the port gone, nobody
+        connected to the virtual port made again after a restart, a stalled JACK server, recent
+        JACK xruns; None when none of these."""
+        if self._closed:
+            return None
+        port = self._port
+        system = port.system_problem()
+        if port.system_gone:
+            return system
+        if self._awaiting_listener:
+            return (f"the MIDI system came back; waiting for something to connect to the "
+                    f"virtual port {port.own_name or self.virtual!r}")
+        if self.pattern is not None and port.target is None:
+            if port.last_target is not None:
+                return (f"MIDI port {port.last_target!r} went away; waiting for a port "
+                        f"matching {self.pattern!r}")
+            return f"no MIDI output port matches {self.pattern!r} yet; waiting for it"
+        return system
+
+    @property
+    def jack_xruns(self) -> int | None:
+        """How many xruns JACK has reported since this process began watching it (None when
+        not on JACK or not watched): a message JACK loses in one is not reported otherwise."""
+        watch = self._port.watch
+        if isinstance(watch, JackServerWatch) and watch.watching:
+            return watch.xrun_total
+        return None
 
     def wants(self, event: Event) -> bool:
         return isinstance(event, (*MIDI_EVENTS, MidiSystem))
 
     # -- connection -----------------------------------------------------------------------
 
-    def _open_virtual(self, name: str) -> None:
-        try:
-            self._midi.open_virtual_port(name)
-        except (rtmidi.RtMidiError, NotImplementedError) as exc:
-            raise MidiPortError(f"cannot create the virtual MIDI port {name!r} with {self.api}: "
-                                f"{exc}") from None
-
-    def _connect(self) -> bool:
-        """Open and connect to the port matching the pattern, if there is one."""
-        assert self.pattern is not None
-        ports = list(self._midi.get_ports())
-        i = match_port(ports, self.pattern)
-        if i is None:
-            return False
-        if self._midi.is_port_open():
-            self._midi.close_port()
-        self._midi.open_port(i, OWN_PORT_NAME)
-        # rtmidi opens by index: make sure the list did not change under us
-        if self._midi.get_port_name(i) != ports[i]:
-            self._midi.close_port()
-            return False
-        self.target = ports[i]
-        logger.info("%s: connected to %r (%s)", self.name, self.target, self.api)
-        return True
-
     def _missing_message(self) -> str:
-        try:
-            ports = list(self._midi.get_ports())
-        except rtmidi.RtMidiError:
-            ports = []
+        ports = self._port.ports()
         listed = ", ".join(repr(p) for p in ports) if ports else "none"
         return (f"no MIDI output port matches {self.pattern!r} (MIDI system: {self.api}); "
                 f"output ports there are: {listed}. List them with `sonify ports`; start the "
                 f"synth first, or let sonify wait for the port to appear")
 
     def poll(self) -> None:
-        """Notice a destination that went away (drop and count from then on) and reconnect
-        when a port matching the pattern is back; then call ``on_reconnect``. Never raises."""
-        if self._closed or self.pattern is None:
+        """Notice a destination or a MIDI system that went away (drop and count from then on)
+        and reconnect when they are back; then call ``on_reconnect``. Never raises."""
+        if self._closed:
             return
         try:
             with self._lock:
@@ -318,47 +260,71 @@ class MidiOutput(Output):
         connection gets its panic too)."""
         if self._closed:
             return False
-        ports = self._midi.get_ports()
-        if self.target is not None:
-            if self.target in ports:
-                return False
-            logger.warning("%s: MIDI port %r went away; dropping events until it is back",
-                           self.name, self.target)
-            self.target = None
-            self._lost_at = time.monotonic()
-            if self._midi.is_port_open():
-                self._midi.close_port()
-        if not self._connect():
+        port = self._port
+        change = port.poll()
+        if change == LOST:
+            self._awaiting_listener = False
             return False
+        if change == RECONNECTED and self.virtual is not None:
+            listeners = port.listeners()
+            if listeners is not None and listeners == 0:
+                logger.info("%s: waiting for something to connect to %r before playing on",
+                            self.name, port.own_name)
+                self._awaiting_listener = True
+                return False
+        elif change is None and self._awaiting_listener:
+            listeners = port.listeners()
+            if listeners is not None and listeners == 0:
+                return False
+            self._awaiting_listener = False
+            change = RECONNECTED
+        if change not in (CONNECTED, RECONNECTED):
+            return False
+        if change == RECONNECTED:
+            self.stats.reconnects += 1
         # until on_reconnect (the scheduler's panic) has run, the dispatch thread must not slip
         # a note onto the new connection ahead of it (poll releases the lock before the call)
         self._silence_pending = self.on_reconnect is not None
-        if self._lost_at is None:  # the port we waited for since the start
-            return True
-        logger.info("%s: reconnected after %.1f s", self.name, time.monotonic() - self._lost_at)
-        self._lost_at = None
-        self.stats.reconnects += 1
         return True
 
     # -- transmit -------------------------------------------------------------------------
 
+    def _refused(self) -> str | None:
+        """Why nothing can be sent now, or None."""
+        port = self._port
+        if not port.live:
+            return port.system_problem() or "no MIDI client"
+        if self._awaiting_listener:
+            return f"nothing is connected to {port.own_name or self.virtual!r} yet"
+        if not port.connected:
+            return f"no MIDI port matching {self.pattern!r} connected"
+        return None
+
     def _send(self, event: Event) -> None:
-        if self.target is None and self.virtual is None:
-            raise _NotConnected(f"no MIDI port matching {self.pattern!r} connected")
+        refused = self._refused()
+        if refused is not None:
+            raise _NotConnected(refused)
         if self._silence_pending and isinstance(event, NoteOn):
-            raise _NotConnected(f"{self.target!r} just connected: its panic goes first")
+            raise _NotConnected(f"{self.target or self.virtual!r} just connected: its panic "
+                                f"goes first")
         msg = encode(event)
         if msg is not None:
-            self._midi.send_message(msg)
-            self._last_send = time.monotonic()
+            self._transmit(msg)
+
+    def _transmit(self, msg: list[int]) -> None:
+        port = self._port
+        if not port.admit(len(msg)):
+            raise _NotConnected(port.refusal())
+        port.midi.send_message(msg)
+        self._last_send = time.monotonic()
 
     def _panic(self) -> None:
-        self._silence_pending = False
-        if self.target is None and self.virtual is None:
+        if self._refused() is not None:
+            self._silence_pending = False
             return  # nothing to silence; a reconnect panics anyway
         for msg in panic_messages():
-            self._midi.send_message(msg)
-        self._last_send = time.monotonic()
+            self._transmit(msg)
+        self._silence_pending = False
 
     def note_off_sweep(self, chunk: int = 64, pause_s: float = 0.025) -> int:
         """A note-off for every note on every channel (2048 messages), ``chunk`` at a time with
@@ -378,10 +344,8 @@ class MidiOutput(Output):
         # JACK hands our messages to the peer during its next process cycles; rtmidi's
         # close_port waits for one cycle only, and under load the peer may not have read them
         # yet when our port is unregistered: the final panic would be lost. Let them drain.
+        port = self._port
         wait_s = self.drain_s - (time.monotonic() - self._last_send)
-        if wait_s > 0 and self._midi.is_port_open():
+        if wait_s > 0 and port.live:
             time.sleep(wait_s)
-        if self._midi.is_port_open():
-            self._midi.close_port()
-        self._midi.delete()
-        self.target = None
+        port.close()

@@ -269,6 +269,8 @@ class MidiClockFollower:
     stamps messages (``time.perf_counter``; tests inject their own); ``estimator``: the
     :class:`ClockEstimator` with its settings. Without ``wait`` a missing port is a
     MidiPortError listing the ports; with it, ``poll()`` connects once the port appears.
+    ``poll()`` (about every 0.5 s) also reconnects after the port or the MIDI system (a JACK
+    server that quit or restarted) went away and came back: see ``engine.midi.ports``.
     """
 
     def __init__(self, port: str | None = None, *, virtual: str | None = None,
@@ -277,7 +279,7 @@ class MidiClockFollower:
                  estimator: ClockEstimator | None = None) -> None:
         import rtmidi
 
-        from engine.outputs.midi import MidiPortError, _open_client
+        from engine.midi.ports import MidiPort, MidiPortError
 
         if (port is None) == (virtual is None):
             raise ValueError("MidiClockFollower needs either port= (a port name pattern) or "
@@ -286,60 +288,67 @@ class MidiClockFollower:
         self.virtual = virtual
         self.clock = clock
         self.estimator = estimator or ClockEstimator()
-        self.target: str | None = None
         self.messages = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the estimator: the rtmidi callback and timeline()
+        # the rtmidi client: poll() and close(). Not ``_lock``: closing waits for JACK's thread,
+        # which may be in the callback waiting for ``_lock``
+        self._port_lock = threading.Lock()
         self._closed = False
-        self._midi, self.api = _open_client(rtmidi.MidiIn, api, client_name)
         self.name = f"midi-clock:{port if port is not None else virtual}"
         try:
-            # clock, start/stop and song position must come through; sysex and sensing not
-            self._midi.ignore_types(sysex=True, timing=False, active_sense=True)
-            self._midi.set_callback(self._on_message)
-            if virtual is not None:
-                self._midi.open_virtual_port(virtual)
-            elif not self._connect():
-                if not wait:
-                    ports = ", ".join(repr(p) for p in self._midi.get_ports()) or "none"
-                    raise MidiPortError(
-                        f"no MIDI input port matches {port!r} (MIDI system: {self.api}); input "
-                        f"ports there are: {ports}. Start the clock master first, or use a "
-                        f"virtual port and connect the master to it")
-                logger.warning("%s: no MIDI input port matches %r yet; waiting for it",
-                               self.name, port)
+            self._port = MidiPort(rtmidi.MidiIn, api=api, client_name=client_name, pattern=port,
+                                  virtual=virtual, own_port=OWN_PORT_NAME, label=self.name,
+                                  setup=self._setup_client, teardown=_cancel_callback)
         except rtmidi.RtMidiError as exc:
-            self._midi.delete()
+            raise MidiPortError(f"{self.name}: cannot open the MIDI input ({api}): "
+                                f"{exc}") from None
+        self.api = self._port.api
+        if port is None:
+            return
+        try:
+            found = self._port.connect()
+            if not found and not wait:
+                ports = ", ".join(repr(p) for p in self._port.ports()) or "none"
+                raise MidiPortError(
+                    f"no MIDI input port matches {port!r} (MIDI system: {self.api}); input "
+                    f"ports there are: {ports}. Start the clock master first, or use a "
+                    f"virtual port and connect the master to it")
+        except rtmidi.RtMidiError as exc:
+            self._port.close()
             raise MidiPortError(f"{self.name}: cannot open the MIDI input ({self.api}): "
                                 f"{exc}") from None
         except BaseException:
-            self._midi.delete()
+            self._port.close()
             raise
+        if not found:
+            logger.warning("%s: no MIDI input port matches %r yet; waiting for it",
+                           self.name, port)
 
-    def _connect(self) -> bool:
-        from engine.outputs.midi import match_port
+    def _setup_client(self, midi: Any) -> None:
+        # clock, start/stop and song position must come through; sysex and sensing not
+        midi.ignore_types(sysex=True, timing=False, active_sense=True)
+        midi.set_callback(self._on_message)
 
-        assert self.pattern is not None
-        ports = list(self._midi.get_ports())
-        i = match_port(ports, self.pattern)
-        if i is None:
-            return False
-        self._midi.open_port(i, OWN_PORT_NAME)
-        self.target = ports[i]
-        logger.info("%s: following MIDI clock from %r (%s)", self.name, self.target, self.api)
-        return True
+    @property
+    def target(self) -> str | None:
+        """The clock master's port we are connected to."""
+        return self._port.target
 
     def poll(self) -> None:
-        """Connect to the port once it appears (when waiting for it); never raises."""
-        if self._closed or self.target is not None or self.pattern is None:
+        """Connect to the port once it appears (when waiting for it), and again after it or the
+        MIDI system went away and came back; never raises."""
+        if self._closed:
             return
         try:
-            self._connect()
+            with self._port_lock:
+                if not self._closed:
+                    self._port.poll()
         except Exception as exc:
             logger.warning("%s: cannot connect: %s", self.name, exc)
 
     @property
     def connected(self) -> bool:
-        return not self._closed and (self.virtual is not None or self.target is not None)
+        return not self._closed and self._port.connected
 
     def _on_message(self, event: tuple[list[int], float], data: Any = None) -> None:
         t = self.clock()  # first: the stamp is the arrival time
@@ -369,9 +378,9 @@ class MidiClockFollower:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._midi.cancel_callback()
-            if self._midi.is_port_open():
-                self._midi.close_port()
-        finally:
-            self._midi.delete()
+        with self._port_lock:
+            self._port.close()
+
+
+def _cancel_callback(midi: Any) -> None:
+    midi.cancel_callback()
