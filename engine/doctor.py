@@ -4,7 +4,12 @@ fail and, when not ok, what to do (a command to run or a setting to change).
 Checks: the config file; the configured scene and every scene found; the source and each
 camera (opened briefly: what it delivers); MIDI (the systems built in, their ports, the
 configured port or a virtual port); each OSC target; numba (the kernels compile, the cache is
-writable); real-time priority; free space for recordings; the control ports.
+writable); real-time priority; free space for recordings; the control ports; what the config
+exposes to other machines.
+
+The config is checked by ``engine.config.load_config``, the very validation ``sonify run``
+applies (allow lists, smoothing keys, tokens, exposure, encoding, nesting), so a config that
+``run`` would refuse fails here too.
 
 Exit status 0 when nothing fails (warnings do not stop a run), else 1. Nothing may hang: probes
 that touch drivers or servers (cameras, files, MIDI systems, numba) run in a child Python
@@ -37,7 +42,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import engine
-from engine.config import DEFAULT_CONFIG, Config, ConfigError, load_config, parse_host_port
+from engine.config import (
+    DEFAULT_CONFIG,
+    Config,
+    ConfigError,
+    exposure_warnings,
+    load_config,
+    parse_host_port,
+)
+from engine.net import is_loopback
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 _RANK = {OK: 0, WARN: 1, FAIL: 2}
@@ -147,7 +160,7 @@ def run_checks(config_path: str | None) -> list[Check]:
         midi_check, midi_falls_back = _result_pair(midi_f, "midi")
         checks += [*source_checks, midi_check, *_result(osc_f, "osc"),
                    *_result(numba_f, "numba"), *quick,
-                   _check_recording(ctx, midi_falls_back), *ports]
+                   _check_recording(ctx, midi_falls_back), *ports, _check_exposure(ctx)]
     return checks
 
 
@@ -506,9 +519,12 @@ def _check_osc_target(ctx: _Context, target: str) -> Check:
         addresses = _resolve(host, port, socket.SOCK_DGRAM)
     except OSError as exc:
         why = exc.strerror or str(exc)
-        return Check(name, FAIL, f"{host!r} does not resolve ({why}): sonify would not start",
-                     f"use an IP address in [osc] targets in {ctx.where}, or fix the name "
-                     "(`getent hosts NAME`; /etc/hosts or DNS)")
+        return Check(name, WARN, f"{host!r} does not resolve now ({why}): sonify runs anyway, "
+                     "drops what would go there (counted) and retries the name in the "
+                     "background until it resolves",
+                     f"fix the name (`getent hosts {host}`; /etc/hosts or DNS), or use an IP "
+                     f"address in [osc] targets in {ctx.where}; at boot a name may resolve only "
+                     "once the network is up")
     shown = ", ".join(sorted({a for _, a in addresses}))
     if all(ipaddress.ip_address(a.split("%")[0]).is_loopback for _, a in addresses):
         listening = _udp_listening(port)
@@ -683,6 +699,43 @@ def _check_bind(ctx: _Context, name: str, proto: str, host: str, port: int, key:
     return Check(name, FAIL, f"{where} cannot be bound: {error.strerror or error}",
                  f"set the host for {key} in {ctx.where} to 127.0.0.1 or an address of this "
                  "machine (`ip -brief address`)")
+
+
+# -- exposure ----------------------------------------------------------------------------------
+
+def _check_exposure(ctx: _Context) -> Check:
+    """What other machines can reach: the control server and OSCQuery (which binds where the
+    control server binds) and the health page."""
+    c, h = ctx.config.control, ctx.config.http
+    lines: list[str] = []
+    if not c.port:
+        lines.append("OSC control is off ([control] port = 0), and OSCQuery with it")
+    else:
+        query = (f"; OSCQuery (the read-only description of the controls) binds where it does, "
+                 f"TCP {c.host}:{c.oscquery_port}" if c.oscquery_port else "; OSCQuery is off")
+        if not c.exposed:
+            lines.append(f"OSC control on UDP {c.host}:{c.port}: this machine only{query}")
+        elif c.allow:
+            lines.append(f"OSC control on UDP {c.host}:{c.port} is reachable from other "
+                         f"machines; only senders in [control] allow are obeyed "
+                         f"({', '.join(c.allow)}){query}")
+        else:
+            lines.append(f"OSC control on UDP {c.host}:{c.port} is reachable from other "
+                         f"machines and obeys any of them (allow_any = true){query}")
+    if not h.port:
+        lines.append("the health page is off ([http] port = 0)")
+    elif is_loopback(h.host):
+        lines.append(f"the health page on TCP {h.host}:{h.port}: this machine only")
+    else:
+        lines.append(f"the health page on TCP {h.host}:{h.port} is reachable from other "
+                     "machines, for requests that carry [http] token")
+    warnings = exposure_warnings(ctx.config)
+    if warnings:
+        return Check("exposure", WARN, "\n".join([*warnings, *lines]),
+                     f"in {ctx.where} list the machines that may control the show in [control] "
+                     "allow (addresses or networks, e.g. [\"192.168.1.0/24\"]) and remove "
+                     "allow_any, or set [control] host = \"127.0.0.1\"")
+    return Check("exposure", OK, "\n".join(lines))
 
 
 # -- numba -------------------------------------------------------------------------------------

@@ -15,7 +15,13 @@ import numpy as np
 from natsort import natsorted, ns
 
 from engine.capture.base import SourceError
-from engine.capture.convert import IMAGE_EXTENSIONS, is_image_path, read_image, to_bgr8
+from engine.capture.convert import (
+    IMAGE_EXTENSIONS,
+    ImageTooLargeError,
+    is_image_path,
+    read_image,
+    to_bgr8,
+)
 from engine.capture.pacing import PacedSource
 
 logger = logging.getLogger(__name__)
@@ -52,7 +58,9 @@ def extensions_text() -> str:
 class ImageSource(PacedSource):
     """One still picture repeated as frames at ``fps``, endlessly until closed or ``max_frames``.
 
-    Each frame gets its own copy, so a consumer may keep or draw on it.
+    Each frame gets its own copy, so a consumer may keep or draw on it. A picture over
+    ``convert.MAX_IMAGE_PIXELS`` is read reduced (JPEG) or refused at open with an
+    ImageTooLargeError (a SourceError) that says its size, before any decoding.
     """
 
     def __init__(
@@ -116,8 +124,9 @@ def list_images(folder_or_glob: str) -> list[str]:
 class SequenceSource(PacedSource):
     """The images of a folder or glob in natural order, at ``fps``, once or looping.
 
-    A file that cannot be read (unreadable, empty, truncated, not an image) is skipped with
-    one warning naming it and left out of later loops; the sequence goes on. If a whole pass
+    A file that cannot be read (unreadable, empty, truncated, not an image, too large: see
+    ``convert.MAX_IMAGE_PIXELS``) is skipped with one warning naming it and left out of later
+    loops; the sequence goes on. If a whole pass
     delivers nothing, iteration raises SourceError rather than loop forever on nothing.
     """
 
@@ -155,7 +164,12 @@ class SequenceSource(PacedSource):
                     return
                 if path in self._skipped:
                     continue
-                image = read_image(path)
+                try:
+                    image = read_image(path)
+                except ImageTooLargeError as exc:
+                    self._skipped.add(path)
+                    logger.warning("skipping %s; the sequence goes on without it", exc)
+                    continue
                 if image is None:
                     self._skipped.add(path)
                     logger.warning(

@@ -33,7 +33,13 @@ say so) and ACCESS 2; ``/sonify/status`` has no ``TYPE`` and ACCESS 0, its reply
 Not done: mDNS/zeroconf advertisement (``_oscjson._tcp``) and the optional WebSocket
 ``LISTEN``/``PATH_CHANGED`` streaming; clients are given the host and port by hand.
 
-The HTTP server binds 127.0.0.1 unless another host is passed explicitly.
+The HTTP server binds 127.0.0.1 unless another host is passed explicitly (the runtime passes the
+control server's host: OSCQuery is reachable wherever OSC control is). **Host check**: a request
+whose ``Host`` header does not name this server is refused with 403, so a web page that rebinds
+its own DNS name to this machine (DNS rebinding) cannot read the tree: bound to loopback only
+loopback names pass; bound elsewhere loopback names, IP literals, the bound host and this
+machine's host names (``engine.net.host_header_allowed``). With ``allow`` (the control server's
+allow list) a client address outside it is refused with 403 too.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import math
 import socket
 import socketserver
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,7 +58,7 @@ from urllib.parse import unquote, urlsplit
 
 from engine.control.osc_server import ADDRESS_SPACE, PREFIX, ControlServerError
 from engine.features.registry import MOOD_LABELS, SCALARS
-from engine.net import is_loopback
+from engine.net import host_header_allowed, is_allowed, is_loopback, parse_allow
 from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from engine.ratelimit import RateLimitedLog
 
@@ -284,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer()
 
     def _not_allowed(self) -> None:
+        if self._refused():
+            return
         self._send_json(HTTPStatus.METHOD_NOT_ALLOWED,
                         {"error": 405, "message": "read-only: only GET and HEAD are answered; "
                                                   "send OSC over UDP to change things"},
@@ -291,7 +299,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed
 
+    def _refused(self) -> bool:
+        """Answers 403 and returns True for a client or Host header this server does not serve."""
+        owner = self.server.owner
+        client = str(self.client_address[0])
+        if not is_allowed(client, owner.allow):
+            owner.log.warning("not_allowed", "OSCQuery: refusing %s, not in the allow list", client)
+            self._send_json(HTTPStatus.FORBIDDEN, {"error": 403, "message":
+                                                   f"{client} is not in the allow list"})
+            return True
+        host = self.headers.get("Host")
+        if not host_header_allowed(host, owner.host, owner.host_names):
+            owner.log.warning("host", "OSCQuery: refusing a request for host %r from %s (not "
+                              "this server's name: DNS rebinding?)", (host or "")[:80], client)
+            self._send_json(HTTPStatus.FORBIDDEN, {
+                "error": 403, "message": f"this server does not answer to the host name "
+                                         f"{(host or '')[:80]!r}; use its address"})
+            return True
+        return False
+
     def _answer(self) -> None:
+        if self._refused():
+            return
         owner = self.server.owner
         url = urlsplit(self.path)
         path = unquote(url.path) or "/"
@@ -383,7 +412,9 @@ class OscQueryServer:
     and returns; ``stop()`` ends the thread and frees the port. ``osc_port`` (and ``osc_ip``,
     when the OSC control server is not on the same address as this one) go into HOST_INFO so
     clients know where to send OSC. ``host`` is 127.0.0.1 unless given: pass "0.0.0.0" (or a
-    LAN address) to let other machines read the tree.
+    LAN address) to let other machines read the tree. ``allow`` (IP addresses or CIDR networks,
+    as for the control server) limits who may; ``host_names`` are extra names the ``Host``
+    header may give beyond the defaults (see the module docstring).
     """
 
     def __init__(
@@ -395,6 +426,8 @@ class OscQueryServer:
         port: int = DEFAULT_PORT,
         name: str = "sonify",
         osc_ip: str | None = None,
+        allow: Sequence[str] | None = None,
+        host_names: Sequence[str] = (),
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"OSCQuery port {port} is outside 0..65535")
@@ -406,6 +439,8 @@ class OscQueryServer:
                              "0.0.0.0 (every interface) explicitly")
         self.tree = tree
         self.host = host
+        self.allow = parse_allow(allow)  # ValueError naming a bad entry
+        self.host_names = tuple(host_names)
         self._port = port
         self.osc_port = osc_port
         self.osc_ip = osc_ip

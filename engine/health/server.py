@@ -30,13 +30,28 @@ tempo      number, 20..300 bpm                   ``("tempo", float)``
 =========  ====================================  =========================
 
 **Security.** The server binds 127.0.0.1 unless told otherwise. Any other address needs a
-token (the constructor raises without one); with a token every request must carry
-``Authorization: Bearer <token>`` or ``?token=<token>`` (the page keeps it in its own requests),
-compared in constant time, else 401. Commands must be ``Content-Type: application/json``, which
-a cross-site form cannot send without a CORS preflight this server never grants, and a request
-whose ``Origin`` is not this server is refused (403): a web page in the gallery's browser cannot
-drive the show. On loopback, the ``Host`` header must name a loopback host (a DNS-rebinding page
-cannot read the state). The page forbids framing (no click-jacking of the panic button).
+token of at least ``MIN_TOKEN_LENGTH`` characters (the constructor raises without one); with a
+token every request must carry it, else 401:
+
+- scripts send ``Authorization: Bearer <token>``;
+- a browser opens ``/?token=<token>`` once: the answer is a redirect to the same address without
+  the token, setting a cookie (HttpOnly, SameSite=Strict, a year) that carries a keyed hash of
+  the token, never the token itself, so the token does not stay in the address bar, the
+  history, or a proxy's logs; the page's own requests then carry the cookie. A cookie that no
+  longer matches (the token was changed) is cleared by the 401 that refuses it.
+
+Tokens and cookies are compared in constant time (as SHA-256 digests: not even the length
+leaks). A client address that offers ``MAX_FAILURES`` wrong tokens or cookies within
+``FAILURE_WINDOW_S`` seconds is answered 429 (with ``Retry-After``) for ``LOCKOUT_S`` seconds,
+whatever it sends; each refusal is counted (``unauthorized``, ``rate_limited``) and logged at
+most once every ``LOG_INTERVAL_S`` seconds. A request without any token is refused without
+counting as a failure (a browser asking for ``/favicon.ico`` guesses nothing).
+
+Commands must be ``Content-Type: application/json``, which a cross-site form cannot send without
+a CORS preflight this server never grants, and a request whose ``Origin`` is not this server is
+refused (403): a web page in the gallery's browser cannot drive the show. On loopback, the
+``Host`` header must name a loopback host (a DNS-rebinding page cannot read the state). The page
+forbids framing (no click-jacking of the panic button).
 
 **Faults.** A callback that raises gives that request a 500 with a JSON error; the error is
 logged at most once per route every ``LOG_INTERVAL_S`` seconds; the server keeps serving.
@@ -46,17 +61,22 @@ go to the runtime's command queue (``Runtime.command``), never into its objects.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
 import math
+import re
 import socket
 import sys
 import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from engine.health.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.health.metrics import Metrics
@@ -74,6 +94,15 @@ LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_BODY_BYTES = 4096
 REQUEST_TIMEOUT_S = 10.0
 COMMANDS = ("scene", "mute", "freeze", "panic", "tempo")
+
+MIN_TOKEN_LENGTH = 16  # characters; brute force at the rate below is then hopeless
+MAX_FAILURES = 5  # wrong tokens from one client address within FAILURE_WINDOW_S ...
+FAILURE_WINDOW_S = 60.0
+LOCKOUT_S = 60.0  # ... and it is answered 429 for this long
+MAX_TRACKED_CLIENTS = 4096  # addresses remembered for the rate limit (oldest forgotten first)
+COOKIE_MAX_AGE_S = 365 * 24 * 3600
+_COOKIE_KEY = b"sonify health page cookie v1"
+_TOKEN_IN_LOGS = re.compile(r"(token=)[^&\s]*", re.IGNORECASE)
 
 HealthFn = Callable[[], Mapping[str, Any]]
 StateFn = Callable[[], Mapping[str, Any]]
@@ -157,6 +186,64 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(_jsonable(obj), allow_nan=False, separators=(",", ":")).encode()
 
 
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
+
+
+class FailureLimiter:
+    """Counts wrong tokens per client address; ``MAX_FAILURES`` within ``FAILURE_WINDOW_S``
+    lock that address out for ``LOCKOUT_S``. ``clock`` is injectable (tests). Thread-safe."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *,
+                 max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S,
+                 lockout_s: float = LOCKOUT_S) -> None:
+        self.clock = clock
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self._lock = threading.Lock()
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._locked_until: OrderedDict[str, float] = OrderedDict()
+
+    def locked_for(self, client: str) -> float:
+        """Seconds ``client`` stays locked out (0 when it is not)."""
+        with self._lock:
+            until = self._locked_until.get(client)
+            if until is None:
+                return 0.0
+            left = until - self.clock()
+            if left <= 0:
+                del self._locked_until[client]
+                return 0.0
+            return left
+
+    def failed(self, client: str) -> bool:
+        """Record a wrong token from ``client``; True when this one locks it out."""
+        now = self.clock()
+        with self._lock:
+            times = self._failures.pop(client, None) or deque()
+            times.append(now)
+            while times and now - times[0] > self.window_s:
+                times.popleft()
+            if len(times) >= self.max_failures:
+                self._locked_until[client] = now + self.lockout_s
+                self._locked_until.move_to_end(client)
+                self._trim(self._locked_until)
+                return True
+            self._failures[client] = times  # (re)inserted last: the oldest go first
+            self._trim(self._failures)
+            return False
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+    @staticmethod
+    def _trim(table: OrderedDict[str, Any]) -> None:
+        while len(table) > MAX_TRACKED_CLIENTS:
+            table.popitem(last=False)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -195,14 +282,15 @@ class HealthServer:
         token: str | None = None,
         poll_interval_s: float = 0.5,
     ) -> None:
-        if token is not None and not token:
-            raise ValueError("the health server token must not be empty")
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"the health server token (http.token) is {len(token)} characters "
+                             f"long: use at least {MIN_TOKEN_LENGTH}")
         self.loopback = is_loopback(host)
         if not self.loopback and token is None:
             raise ValueError(
                 f"the health server would listen on {host!r}, which other machines can reach: "
-                "set a token (requests then need 'Authorization: Bearer TOKEN' or ?token=), "
-                "or bind 127.0.0.1")
+                "set a token (http.token; requests then need 'Authorization: Bearer TOKEN', "
+                "or open /?token=TOKEN once in a browser), or bind 127.0.0.1")
         self.host = host
         self.requested_port = port
         self.health = health
@@ -212,6 +300,13 @@ class HealthServer:
         self.metrics = metrics
         self.scenes = scenes or (lambda: [])
         self.token = token
+        self._token_digest = _digest(token) if token is not None else b""
+        # The cookie holds a keyed hash of the token: it survives restarts, dies when the token
+        # changes, and a stolen cookie does not reveal the token.
+        self.cookie_value = hmac.new(token.encode("utf-8", "surrogateescape"), _COOKIE_KEY,
+                                     hashlib.sha256).hexdigest() if token is not None else ""
+        self.limiter = FailureLimiter()
+        self.auth_log = RateLimitedLog(logger, LOG_INTERVAL_S)
         self.poll_interval_s = poll_interval_s  # how soon stop() is noticed
         self.errors = RateLimitedLog(logger, LOG_INTERVAL_S, logging.ERROR)
         self._httpd: _Server | None = None
@@ -264,16 +359,33 @@ class HealthServer:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def authorized(self, header: str | None, query_token: str | None) -> bool:
+    @property
+    def cookie_name(self) -> str:
+        # Browsers keep cookies per host, not per port: two engines on one box keep theirs apart
+        return f"sonify_token_{self.port}"
+
+    def token_matches(self, offered: str) -> bool:
+        """Constant time, as digests (so not even the length of the token leaks)."""
+        return self.token is not None and hmac.compare_digest(_digest(offered),
+                                                              self._token_digest)
+
+    def cookie_matches(self, offered: str) -> bool:
+        return bool(self.cookie_value) and hmac.compare_digest(_digest(offered),
+                                                               _digest(self.cookie_value))
+
+    def authorized(self, header: str | None, query_token: str | None,
+                   cookie: str | None = None) -> bool:
+        """Whether any of the offered credentials is right (always, without a token)."""
         if self.token is None:
             return True
-        expected = self.token.encode()
         offered = []
         if header and header[:7].lower() == "bearer ":
-            offered.append(header[7:].strip())
+            offered.append(self.token_matches(header[7:].strip()))
         if query_token is not None:
-            offered.append(query_token)
-        return any(hmac.compare_digest(o.encode(), expected) for o in offered)
+            offered.append(self.token_matches(query_token))
+        if cookie is not None:
+            offered.append(self.cookie_matches(cookie))
+        return any(offered)
 
     def run_command(self, payload: object) -> tuple[str, object]:
         """Check a decoded JSON request and issue its command; ``CommandError`` if refused."""
@@ -304,7 +416,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing -----------------------------------------------------------------------------
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
-        logger.debug("%s " + format, self.address_string(), *args)
+        # the request line may hold ?token=: never write it to a log
+        shown = tuple(_TOKEN_IN_LOGS.sub(r"\1***", a) if isinstance(a, str) else a
+                      for a in args)
+        logger.debug("%s " + format, self.address_string(), *shown)
 
     def _send(self, status: int, body: bytes, content_type: str,
               extra: Mapping[str, str] | None = None) -> None:
@@ -333,7 +448,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"ok": False, "error": message, **extra})
 
     def _guard(self, query: dict[str, list[str]]) -> bool:
-        """Host and token checks; answers and returns False when the request is refused."""
+        """Host and token checks; answers and returns False when the request is refused (or
+        redirected to drop a ``?token=`` from its address)."""
         app = self.server.app
         if app.loopback:
             host = self.headers.get("Host", "")
@@ -341,15 +457,71 @@ class _Handler(BaseHTTPRequestHandler):
             if host and not is_loopback(name):
                 self._error(403, f"this server answers only to a loopback host name, not {host!r}")
                 return False
-        tokens = query.get("token")
-        token = tokens[0] if tokens else None
-        if not app.authorized(self.headers.get("Authorization"), token):
-            app.rejected("unauthorized")
-            self._send(401, _dumps({"ok": False, "error": "a valid token is required "
-                                    "(Authorization: Bearer TOKEN or ?token=TOKEN)"}),
-                       "application/json", {"WWW-Authenticate": 'Bearer realm="sonify"'})
+        if app.token is None:
+            return True
+        client = str(self.client_address[0])
+        locked_s = app.limiter.locked_for(client)
+        if locked_s > 0:
+            app.rejected("rate_limited")
+            app.auth_log.warning("locked", "health server: refusing %s for %.0f s more: too "
+                                 "many wrong tokens", client, locked_s)
+            self._send(429, _dumps({"ok": False, "error": "too many wrong tokens from this "
+                                    f"address: try again in {math.ceil(locked_s)} s"}),
+                       "application/json", {"Retry-After": str(math.ceil(locked_s))})
             return False
-        return True
+        header = self.headers.get("Authorization")
+        # ?token= only on a page visit (GET/HEAD): it is turned into a cookie at once
+        tokens = query.get("token") if self.command in ("GET", "HEAD") else None
+        query_token = tokens[0] if tokens else None
+        cookie = self._cookie(app.cookie_name)
+        if app.authorized(header, query_token, cookie):
+            app.limiter.succeeded(client)
+            if query_token is not None:
+                self._redirect_without_token(query)
+                return False
+            return True
+        app.rejected("unauthorized")
+        extra = {"WWW-Authenticate": 'Bearer realm="sonify"'}
+        offered = query_token is not None or cookie is not None or bool(header)
+        if offered:
+            locked = app.limiter.failed(client)
+            app.auth_log.warning("unauthorized", "health server: a wrong token from %s%s",
+                                 client, f"; refused for {app.limiter.lockout_s:g} s"
+                                 if locked else "")
+        if cookie is not None:  # a stale cookie (the token changed): stop the browser sending it
+            extra["Set-Cookie"] = f"{app.cookie_name}=; Path=/; Max-Age=0; HttpOnly; " \
+                                  "SameSite=Strict"
+        self._send(401, _dumps({"ok": False, "error": "a valid token is required: send "
+                                "'Authorization: Bearer TOKEN', or open /?token=TOKEN once in "
+                                "a browser"}), "application/json", extra)
+        return False
+
+    def _cookie(self, name: str) -> str | None:
+        raw = self.headers.get("Cookie")
+        if not raw:
+            return None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(name)
+        return morsel.value if morsel is not None else None
+
+    def _redirect_without_token(self, query: dict[str, list[str]]) -> None:
+        app = self.server.app
+        rest = {k: v for k, v in query.items() if k != "token"}
+        location = urlsplit(self.path).path or "/"
+        if rest:
+            location += "?" + urlencode(rest, doseq=True)
+        self.send_response(303)
+        self.send_header("Location", location)
+        self.send_header("Set-Cookie", f"{app.cookie_name}={app.cookie_value}; Path=/; "
+                                       f"Max-Age={COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Strict")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _call(self, route: str, fn: Callable[[], Any]) -> tuple[bool, Any]:
         try:
@@ -366,7 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
-        query = parse_qs(parts.query)
+        query = parse_qs(parts.query, keep_blank_values=True)
         if not self._guard(query):
             return
         app = self.server.app
@@ -412,7 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
-        if not self._guard(parse_qs(parts.query)):
+        if not self._guard(parse_qs(parts.query, keep_blank_values=True)):
             return
         app = self.server.app
         if parts.path != "/api/command":

@@ -12,6 +12,11 @@ plays it at that moment however late the packet arrives (within the latency).
 
 Encoding is apart from sending: ``encode`` returns the datagram bytes for an event, so tests
 check exact bytes without a socket.
+
+A target whose host name does not resolve (a typo, or a box booting before its network is up)
+does not stop the show: it is named in one warning, whatever goes to it is dropped and counted
+(``problem`` says why), and a background thread tries the name again, waiting
+``retry_initial_s`` and then twice as long each time up to ``retry_max_s``, until it resolves.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import math
 import numbers
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +47,8 @@ from engine.outputs.base import Output
 logger = logging.getLogger(__name__)
 
 NTP_UNIX_OFFSET_S = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+RESOLVE_RETRY_INITIAL_S = 1.0  # a name that did not resolve is tried again after this ...
+RESOLVE_RETRY_MAX_S = 30.0  # ... doubling up to this
 OscArg = int | float | str | bool
 OscTarget = tuple[str, int] | str
 
@@ -166,12 +174,14 @@ def parse_target(target: OscTarget) -> tuple[str, int]:
 
 
 def resolve_target(target: OscTarget) -> ResolvedTarget:
+    """The address to send to; OscTargetError when the host name does not resolve."""
     host, port = parse_target(target)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: a label IDNA refuses
+        why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
         raise OscTargetError(f"OSC target {host}:{port}: the host name {host!r} does not "
-                             f"resolve ({exc.strerror}); check the name or use an IP "
+                             f"resolve ({why}); check the name or use an IP "
                              f"address") from None
     family, _, _, _, sockaddr = infos[0]
     return ResolvedTarget(host, port, family, sockaddr)  # type: ignore[arg-type]
@@ -182,13 +192,18 @@ def resolve_target(target: OscTarget) -> ResolvedTarget:
 class OscOutput(Output):
     """OSC over UDP to one or more targets (``("host", port)`` or ``"HOST:PORT"``).
 
-    Host names are resolved once, here (a name that does not resolve is an OscTargetError).
-    UDP cannot tell whether anyone listens; a send the system refuses (unreachable network,
-    full buffer) is counted as a drop, never raised.
+    Host names are resolved here; a malformed target is an OscTargetError, but a name that does
+    not resolve is not: it is retried in the background (see the module docstring) and sends
+    to it count as drops meanwhile. ``resolver`` is ``resolve_target`` unless a test passes
+    another. UDP cannot tell whether anyone listens; a send the system refuses (unreachable
+    network, full buffer) is counted as a drop, never raised.
     """
 
     def __init__(self, targets: Sequence[OscTarget] | OscTarget, *, prefix: str = "/sonify",
-                 bundle_latency_s: float | None = None, midi_as_osc: bool = False) -> None:
+                 bundle_latency_s: float | None = None, midi_as_osc: bool = False,
+                 resolver: Callable[[tuple[str, int]], ResolvedTarget] = resolve_target,
+                 retry_initial_s: float = RESOLVE_RETRY_INITIAL_S,
+                 retry_max_s: float = RESOLVE_RETRY_MAX_S) -> None:
         super().__init__()
         if isinstance(targets, str) or (isinstance(targets, tuple) and len(targets) == 2
                                         and isinstance(targets[1], int)):
@@ -197,23 +212,84 @@ class OscOutput(Output):
             raise OscTargetError("OscOutput needs at least one target (HOST:PORT)")
         if bundle_latency_s is not None and not (bundle_latency_s >= 0):
             raise ValueError(f"bundle_latency_s must be >= 0, got {bundle_latency_s}")
-        self.targets = [resolve_target(t) for t in targets]  # type: ignore[arg-type]
+        parsed = [parse_target(t) for t in targets]  # type: ignore[arg-type]
         self.prefix = normalize_prefix(prefix)
         self.bundle_latency_s = bundle_latency_s
         self.midi_as_osc = midi_as_osc
-        self.name = "osc:" + ",".join(str(t) for t in self.targets)
+        self.name = "osc:" + ",".join(f"{h}:{p}" for h, p in parsed)
         # engine clock -> wall clock; read at each bundle so wall-clock adjustments follow
         self.wall_offset: Callable[[], float] = wall_clock_offset_s
+        self._resolver = resolver
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.targets: list[ResolvedTarget] = []  # the resolved ones, which are sent to
+        self._unresolved: dict[tuple[str, int], str] = {}  # (host, port) -> why not
         self._sockets: dict[int, socket.socket] = {}
-        for fam in {t.family for t in self.targets}:
-            sock = socket.socket(fam, socket.SOCK_DGRAM)
-            sock.setblocking(False)  # never stall the dispatch thread
-            self._sockets[fam] = sock
         self._last_ok = True
+        self._stop = threading.Event()
+        self._resolving: threading.Thread | None = None
+        for host, port in parsed:
+            try:
+                target = resolver((host, port))
+            except OscTargetError as exc:
+                self._unresolved[(host, port)] = str(exc)
+                logger.warning("%s. Meanwhile sonify plays on without it: what goes there is "
+                               "dropped (and counted) while the name is tried again in the "
+                               "background", exc)
+                continue
+            self._add(target)
+        if self._unresolved:
+            self._resolving = threading.Thread(target=self._resolve_later, daemon=True,
+                                               name=f"{self.name}-resolve")
+            self._resolving.start()
+
+    def _add(self, target: ResolvedTarget) -> None:
+        if target.family not in self._sockets:
+            sock = socket.socket(target.family, socket.SOCK_DGRAM)
+            sock.setblocking(False)  # never stall the dispatch thread
+            self._sockets[target.family] = sock
+        self.targets.append(target)
+
+    def _resolve_later(self) -> None:
+        """Try the names that did not resolve, with backoff, until all do or the output closes
+        (a lookup can block for seconds: never on the dispatch thread, never under the lock)."""
+        delay = self.retry_initial_s
+        while self._unresolved and not self._stop.wait(delay):
+            for key in list(self._unresolved):
+                try:
+                    target = self._resolver(key)
+                except Exception as exc:  # OscTargetError, or anything a resolver raises
+                    with self._lock:
+                        self._unresolved[key] = str(exc)
+                    continue
+                with self._lock:
+                    if self._stop.is_set():
+                        return
+                    self._add(target)
+                    del self._unresolved[key]
+                    if not self._unresolved:
+                        self._last_ok = True  # the next send says how the sockets fare
+                logger.warning("OSC target %s:%d resolves now (%s): sending to it", key[0],
+                               key[1], target.sockaddr[0])
+            delay = min(delay * 2, self.retry_max_s)
+
+    @property
+    def unresolved(self) -> list[str]:
+        """``HOST:PORT`` of the targets whose names do not resolve (yet)."""
+        return [f"{h}:{p}" for h, p in list(self._unresolved)]
+
+    @property
+    def problem(self) -> str | None:
+        if self._closed:
+            return None
+        waiting = list(self._unresolved.values())
+        if waiting:
+            return "; ".join(waiting) + " (retrying in the background)"
+        return super().problem
 
     @property
     def connected(self) -> bool:
-        return not self._closed and self._last_ok
+        return not self._closed and self._last_ok and not self._unresolved
 
     def wants(self, event: Event) -> bool:
         if isinstance(event, OscMessage):
@@ -242,10 +318,13 @@ class OscOutput(Output):
                 self._sockets[t.family].sendto(dgram, t.sockaddr)
             except OSError as exc:
                 failed.append(f"{t}: {exc}")
+        failed += [f"{h}:{p}: the host name does not resolve (retrying in the background)"
+                   for h, p in self._unresolved]
         self._last_ok = not failed
         if failed:
             raise OSError("OSC send failed: " + "; ".join(failed))
 
     def _close(self) -> None:
+        self._stop.set()  # the resolver thread ends at its next wake-up (under this lock)
         for sock in self._sockets.values():
             sock.close()

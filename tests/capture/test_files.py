@@ -12,6 +12,15 @@ import numpy as np
 import pytest
 
 from engine.capture import Frame, ImageSource, SequenceSource, SourceError, VideoSource
+from engine.capture.convert import (
+    MAX_IMAGE_PIXELS,
+    ImageHeader,
+    ImageTooLargeError,
+    read_header,
+    read_image,
+    to_bgr8,
+)
+from tests.capture.huge import write_huge_png
 
 
 def write_png(path: Path, level: int, size: tuple[int, int] = (24, 32)) -> None:
@@ -212,3 +221,80 @@ def test_unreadable_video_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a video" * 50)
     with pytest.raises(SourceError, match="broken.mp4"):
         VideoSource(path).open()
+
+
+# -- huge pictures: the size is read from the header, before anything is decoded ------------------
+
+def test_a_huge_16_bit_png_is_refused_from_its_header(tmp_path: Path) -> None:
+    path = write_huge_png(tmp_path / "huge.png")
+    assert path.stat().st_size < 1000
+    assert read_header(np.fromfile(path, np.uint8)) == ImageHeader("png", 20000, 20000, 3, 2)
+    with pytest.raises(ImageTooLargeError) as err:
+        read_image(path)
+    msg = str(err.value)
+    assert isinstance(err.value, SourceError)
+    assert "20000x20000 pixels (400 megapixels, 16-bit)" in msg
+    assert "about 2.4 GB" in msg and "up to 100 megapixels" in msg and "scale it down" in msg
+    with pytest.raises(ImageTooLargeError, match="20000x20000"), ImageSource(path):
+        pass
+
+
+def test_an_8_bit_one_just_over_the_limit_is_refused_and_one_under_it_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MAX_IMAGE_PIXELS == 100_000_000
+    with pytest.raises(ImageTooLargeError, match="10001x10000 pixels \\(100 megapixels\\)"):
+        read_image(write_huge_png(tmp_path / "over.png", 10001, 10000, 8))
+    # under the limit the decoder is asked (and fails on the truncated data: None, as before)
+    monkeypatch.setattr("engine.capture.convert.MAX_IMAGE_PIXELS", 10001 * 10000)
+    assert read_image(tmp_path / "over.png") is None
+
+
+def test_a_huge_jpeg_is_read_at_a_reduced_size(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    image = np.zeros((400, 600, 3), np.uint8)
+    image[:, 300:] = (0, 0, 255)  # right half red
+    path = tmp_path / "big.jpg"
+    assert cv2.imwrite(str(path), image)
+    with caplog.at_level(logging.WARNING, logger="engine.capture.convert"):
+        small = read_image(path, max_pixels=70_000)  # 240 000 pixels: 1/2 is 60 000
+    assert small is not None and small.shape == (200, 300, 3)
+    assert small[100, 250, 2] > 200 and small[100, 50, 2] < 30  # the same picture, smaller
+    assert "read at 1/2 size, 300x200" in caplog.text
+    quarter = read_image(path, max_pixels=10_000)  # 1/4 is 15 000, 1/8 is 3 750
+    assert quarter is not None and quarter.shape[:2] == (50, 75)
+    with pytest.raises(ImageTooLargeError):
+        read_image(path, max_pixels=1_000)  # even 1/8 is too large
+
+
+def test_a_sequence_skips_a_huge_picture_and_goes_on(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    write_png(tmp_path / "a1.png", 10)
+    write_huge_png(tmp_path / "a2.png")
+    write_png(tmp_path / "a3.png", 30)
+    with caplog.at_level(logging.WARNING), SequenceSource(tmp_path) as source:
+        assert levels(list(source)) == [10, 30]
+    assert "a2.png" in caplog.text and "20000x20000" in caplog.text
+
+
+@pytest.mark.parametrize(("ext", "channels"), [(".png", 3), (".jpg", 3), (".bmp", 3),
+                                               (".tif", 3), (".webp", 3), (".ppm", 3),
+                                               (".pgm", 1)])
+def test_headers_state_the_size_of_every_format(tmp_path: Path, ext: str,
+                                                channels: int) -> None:
+    image = np.full((37, 53, 3), 90, np.uint8)
+    if channels == 1:
+        image = image[:, :, 0]
+    path = tmp_path / f"pic{ext}"
+    assert cv2.imwrite(str(path), image)
+    header = read_header(path.read_bytes())
+    assert header is not None and (header.width, header.height) == (53, 37), header
+    assert header.sample_bytes == 1
+
+
+def test_16_bit_pictures_convert_exactly_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engine.capture.convert._CHUNK_ELEMENTS", 7)  # many small blocks
+    values = np.linspace(0, 65535, 20 * 24 * 3).astype(np.uint16).reshape(20, 24, 3)
+    out = to_bgr8(values)
+    assert out is not None
+    expected = ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    assert np.array_equal(out, expected)

@@ -340,3 +340,51 @@ def test_http_servers_own_errors_are_json_too(server: OscQueryServer) -> None:
     assert head.startswith(b"HTTP/1.0 501")
     assert b"Content-Type: application/json" in head
     assert json.loads(body)["error"] == 501
+
+
+# -- who may read it: the Host header (DNS rebinding) and the allow list -------------------------
+
+def get_as(server: OscQueryServer, host: str | None, target: str = "/",
+           method: str = "GET") -> int:
+    """The status of a request carrying ``Host: host`` (None: no Host header, as HTTP/1.0)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        head = f"{method} {target} HTTP/1.0\r\n" + (f"Host: {host}\r\n" if host else "")
+        conn.sendall((head + "\r\n").encode())
+        reply = b""
+        while chunk := conn.recv(4096):
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_a_rebound_host_name_is_refused_on_loopback(server: OscQueryServer) -> None:
+    # a page on evil.example whose DNS now says 127.0.0.1 asks with its own name: refused
+    assert get_as(server, f"evil.example:{server.port}") == 403
+    assert get_as(server, "evil.example", "/?HOST_INFO") == 403
+    assert get_as(server, "evil.example", method="POST") == 403
+    for name in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", "[::1]", None):
+        assert get_as(server, name) == 200, name
+
+
+def test_bound_elsewhere_it_answers_to_its_addresses_and_names(
+        server: OscQueryServer) -> None:
+    # served on loopback, judged as if bound to a LAN address (no test binds the LAN)
+    server.host = "192.0.2.10"
+    server.host_names = ("sonify-box.example",)
+    hostname = socket.gethostname().lower()
+    for name in ("192.0.2.10:9001", "10.1.2.3", "[fd00::1]:9001", "localhost",
+                 "sonify-box.example", hostname, f"{hostname.split('.')[0]}.local"):
+        assert get_as(server, name) == 200, name
+    assert get_as(server, "evil.example") == 403
+    assert get_as(server, "192.0.2.10.evil.example") == 403
+
+
+def test_the_allow_list_limits_who_may_read(engine: Engine) -> None:
+    tree = SonifyTree(state=engine.state, scenes=engine.scenes, params=engine.params,
+                      voices=engine.voices, osc_port=OSC_PORT)
+    with OscQueryServer(tree, osc_port=OSC_PORT, port=0, allow=["10.0.0.0/8"]) as srv:
+        status, _, body = get(srv, "/")
+        assert status == 403 and b"not in the allow list" in body
+    with OscQueryServer(tree, osc_port=OSC_PORT, port=0, allow=["127.0.0.0/8"]) as srv:
+        assert get(srv, "/")[0] == 200
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        OscQueryServer(tree, osc_port=OSC_PORT, port=0, allow=["box.local"])

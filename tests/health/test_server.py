@@ -14,10 +14,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.health.metrics import Metrics
-from engine.health.server import HealthServer, is_loopback, validate_command
+from engine.health.server import (
+    LOCKOUT_S,
+    MAX_FAILURES,
+    MIN_TOKEN_LENGTH,
+    HealthServer,
+    is_loopback,
+    validate_command,
+)
 from tests.health.fakes import SCENES, VOICES, FakeEngine
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789"  # MIN_TOKEN_LENGTH is 16
 
 
 class Client:
@@ -228,8 +235,8 @@ def test_with_a_token_every_request_needs_it(engine: FakeEngine, metrics: Metric
         assert c.request("GET", "/api/state",
                          headers={"Authorization": "Bearer wrong"})[0] == 401
         assert engine.seen() == []
-        assert c.request("GET", "/api/state?" + urlencode({"token": TOKEN}))[0] == 200
         auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert c.request("GET", "/api/state", headers=auth)[0] == 200
         assert c.request("GET", "/health", headers=auth)[0] == 200
         assert c.command("panic", headers=auth)[0] == 200
         assert c.command("scene", "night", headers=auth)[0] == 200
@@ -305,3 +312,120 @@ def test_a_silent_client_does_not_block_others(client: Client) -> None:
     with socket.create_connection(("127.0.0.1", client.port), timeout=5) as idle:
         idle.sendall(b"GET /api/st")  # and then nothing
         assert client.request("GET", "/api/state")[0] == 200
+
+
+# -- the token: length, header, a cookie set once, rate-limited failures -------------------------
+
+def cookie_of(headers: dict[str, str]) -> tuple[str, str]:
+    """(name, value) of the Set-Cookie of a response (http.client folds repeated headers)."""
+    first = headers["set-cookie"].split(";", 1)[0]
+    name, _, value = first.partition("=")
+    return name, value
+
+
+def test_a_token_shorter_than_16_characters_is_refused(engine: FakeEngine) -> None:
+    assert MIN_TOKEN_LENGTH == 16
+    for short in ("a", "x" * 15):
+        with pytest.raises(ValueError, match=r"http\.token.*at least 16"):
+            HealthServer("0.0.0.0", 0, health=engine.health, state=engine.state,
+                         command=engine.command, token=short)
+    HealthServer("0.0.0.0", 0, health=engine.health, state=engine.state,
+                 command=engine.command, token="x" * 16)  # 16 is enough
+
+
+def test_a_token_in_the_address_becomes_a_cookie_and_leaves_the_address(
+        engine: FakeEngine, metrics: Metrics) -> None:
+    with make_server(engine, metrics, token=TOKEN) as srv:
+        c = Client(srv)
+        status, headers, _ = c.request("GET", "/?" + urlencode({"token": TOKEN, "t": "1"}))
+        assert status == 303
+        assert headers["location"] == "/?t=1"  # the token is gone, the rest is kept
+        name, value = cookie_of(headers)
+        attributes = headers["set-cookie"].lower()
+        assert name == f"sonify_token_{srv.port}"
+        assert "httponly" in attributes and "samesite=strict" in attributes
+        assert "max-age=" in attributes and "path=/" in attributes
+        assert TOKEN not in headers["set-cookie"]  # a keyed hash, never the token itself
+        cookie = {"Cookie": f"{name}={value}"}
+        assert c.request("GET", "/", headers=cookie)[0] == 200
+        assert c.request("GET", "/thumbnail.jpg", headers=cookie)[0] == 200
+        assert c.command("panic", headers=cookie)[0] == 200
+        assert engine.seen() == [("panic", None)]
+        # another value, or the cookie of another engine's port, is no cookie at all
+        assert c.request("GET", "/api/state", headers={"Cookie": f"{name}=0{value[1:]}"})[0] \
+            == 401
+        assert c.request("GET", "/api/state", headers={"Cookie": f"sonify_token_1={value}"})[0] \
+            == 401
+
+
+def test_a_token_in_a_command_address_is_not_accepted(engine: FakeEngine,
+                                                      metrics: Metrics) -> None:
+    with make_server(engine, metrics, token=TOKEN) as srv:
+        c = Client(srv)
+        status, _, _ = c.request("POST", "/api/command?" + urlencode({"token": TOKEN}),
+                                 {"name": "panic"})
+        assert status == 401 and engine.seen() == []
+
+
+def test_a_stale_cookie_is_cleared(engine: FakeEngine, metrics: Metrics) -> None:
+    with make_server(engine, metrics, token=TOKEN) as srv:
+        status, headers, _ = Client(srv).request(
+            "GET", "/api/state", headers={"Cookie": f"sonify_token_{srv.port}=old"})
+        assert status == 401
+        assert headers["set-cookie"].startswith(f"sonify_token_{srv.port}=;")
+        assert "max-age=0" in headers["set-cookie"].lower()
+
+
+def test_wrong_tokens_lock_the_address_out_for_a_while(
+        engine: FakeEngine, metrics: Metrics, caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    with make_server(engine, metrics, token=TOKEN) as srv:
+        srv.limiter.clock = lambda: now[0]
+        srv.auth_log.interval_s = 3600.0  # one line per reason for the whole test
+        c = Client(srv)
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        # no token at all is not a guess: a browser asking for /favicon.ico locks nobody out
+        for _ in range(2 * MAX_FAILURES):
+            assert c.request("GET", "/favicon.ico")[0] == 401
+        assert c.request("GET", "/health", headers=good)[0] == 200
+        with caplog.at_level(logging.WARNING, logger="engine.health.server"):
+            for n in range(MAX_FAILURES):
+                wrong = {"Authorization": f"Bearer wrong-token-{n:010d}"}
+                assert c.request("GET", "/health", headers=wrong)[0] == 401
+        # locked: even the right token is refused (a right guess must not show), with a time
+        status, headers, body = c.request("GET", "/health", headers=good)
+        assert status == 429 and int(headers["retry-after"]) == int(LOCKOUT_S)
+        assert b"too many wrong tokens" in body
+        assert c.command("panic", headers=good)[0] == 429 and engine.seen() == []
+        # logged, but not a line per attempt
+        wrong_lines = [r for r in caplog.records if "a wrong token from" in r.getMessage()]
+        assert len(wrong_lines) == 1  # rate-limited: not a line per attempt
+        text = metrics.render().decode()
+        assert 'sonify_control_rejected_total{reason="rate_limited"} 2.0' in text
+        now[0] += LOCKOUT_S + 1
+        assert c.request("GET", "/health", headers=good)[0] == 200
+
+
+def test_failures_spread_over_more_than_a_minute_do_not_lock(engine: FakeEngine,
+                                                             metrics: Metrics) -> None:
+    now = [0.0]
+    with make_server(engine, metrics, token=TOKEN) as srv:
+        srv.limiter.clock = lambda: now[0]
+        c = Client(srv)
+        for _ in range(3 * MAX_FAILURES):
+            assert c.request("GET", "/health", headers={"Authorization": "Bearer nope"})[0] \
+                == 401
+            now[0] += 61.0 / (MAX_FAILURES - 1)  # fewer than MAX_FAILURES in any minute
+        assert c.request("GET", "/health", headers={"Authorization": f"Bearer {TOKEN}"})[0] \
+            == 200
+
+
+def test_the_token_never_reaches_the_log(engine: FakeEngine, metrics: Metrics,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    with make_server(engine, metrics, token=TOKEN) as srv, \
+            caplog.at_level(logging.DEBUG, logger="engine.health.server"):
+        Client(srv).request("GET", "/?" + urlencode({"token": TOKEN}))
+        Client(srv).request("GET", "/?" + urlencode({"token": "a-wrong-token-here"}))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "token=***" in text
+    assert TOKEN not in text and "a-wrong-token-here" not in text

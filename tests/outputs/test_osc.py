@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import threading
@@ -18,12 +19,15 @@ from engine.events import ControlChange, NoteOff, NoteOn, OscMessage, PitchBend,
 from engine.outputs.osc import (
     OscOutput,
     OscTargetError,
+    ResolvedTarget,
     encode,
     ntp_timetag,
     osc_bundle,
     osc_message,
     parse_target,
+    resolve_target,
 )
+from tests.conftest import wait_until
 
 
 def test_a_message_has_its_exact_bytes() -> None:
@@ -90,9 +94,72 @@ def test_targets_parse_and_bad_ones_are_named() -> None:
         parse_target("localhost:70000")
 
 
-def test_a_host_that_does_not_resolve_is_named_at_construction() -> None:
-    with pytest.raises(OscTargetError, match="'no-such-host.invalid' does not resolve"):
-        OscOutput(["no-such-host.invalid:9000"])
+def test_a_host_that_does_not_resolve_is_named_and_does_not_stop_the_output(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="engine.outputs.osc"):
+        out = OscOutput(["no-such-host.invalid:9000", "127.0.0.1:9"])
+    assert any("'no-such-host.invalid' does not resolve" in r.getMessage()
+               and "tried again in the background" in r.getMessage() for r in caplog.records)
+    assert out.name == "osc:no-such-host.invalid:9000,127.0.0.1:9"
+    assert out.unresolved == ["no-such-host.invalid:9000"]
+    assert not out.connected
+    assert out.problem is not None and "does not resolve" in out.problem
+    assert "retrying" in out.problem
+    out.send(OscMessage(0.0, "/x", (1,)))  # goes to 127.0.0.1:9, counted as dropped for the other
+    assert out.stats.dropped == 1 and "does not resolve" in out.stats.last_error
+    resolving = out._resolving
+    assert resolving is not None and resolving.is_alive()
+    out.close()
+    resolving.join(5.0)  # the retry thread ends with the output
+    assert not resolving.is_alive()
+    assert out.problem is None
+
+
+def test_a_name_that_resolves_later_is_sent_to_from_then_on(receiver: Receiver) -> None:
+    calls: list[tuple[str, int]] = []
+
+    def resolver(target: tuple[str, int]) -> ResolvedTarget:
+        calls.append(target)
+        if len(calls) < 4:  # at construction and twice in the background: no network yet
+            raise OscTargetError(f"OSC target {target[0]}:{target[1]}: the host name "
+                                 f"{target[0]!r} does not resolve (no network yet)")
+        return resolve_target(("127.0.0.1", receiver.port))
+
+    out = OscOutput([("synth.lan", receiver.port)], resolver=resolver, retry_initial_s=0.01,
+                    retry_max_s=0.02)
+    try:
+        out.send(OscMessage(0.0, "/early", ()))
+        assert out.stats.dropped == 1 and out.stats.sent == 0
+        assert "synth.lan" in (out.problem or "")
+        assert wait_until(lambda: not out.unresolved, 5.0)
+        assert len(calls) == 4 and set(calls) == {("synth.lan", receiver.port)}
+        assert out.connected and out.problem is None
+        out.send(OscMessage(0.0, "/late", ()))
+        assert out.stats.sent == 1
+        got = receiver.wait(1)
+        assert [ParsedMessage(d).address for d in got] == ["/sonify/late"]
+    finally:
+        out.close()
+
+
+def test_retries_back_off() -> None:
+    """Attempts come at retry_initial_s, then twice as long each time, up to retry_max_s."""
+    times: list[float] = []
+
+    def resolver(target: tuple[str, int]) -> ResolvedTarget:
+        times.append(time.monotonic())
+        raise OscTargetError("does not resolve")
+
+    out = OscOutput(["nowhere.lan:9000"], resolver=resolver, retry_initial_s=0.05,
+                    retry_max_s=0.2)
+    try:
+        assert wait_until(lambda: len(times) >= 6, 10.0)
+    finally:
+        out.close()
+    gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
+    # 0.05, 0.1, 0.2, 0.2, ...: each wait at least as long as the backoff says
+    assert gaps[0] >= 0.09 and gaps[1] >= 0.19 and gaps[2] >= 0.19
+    assert times[1] - times[0] >= 0.045
 
 
 def test_an_unreachable_target_never_raises_and_counts_drops() -> None:

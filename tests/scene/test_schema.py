@@ -224,3 +224,50 @@ def test_the_format_example_in_the_scenes_readme_is_a_valid_scene() -> None:
     example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     scene = parse_scene(example, "scenes/README.md")
     assert scene.voices[0].name == "lead"
+
+
+# -- hostile input: deep nesting, infinite parameter bounds ----------------------------------------
+
+PARAM_SCENE = """\
+name = "knobs"
+[[voices]]
+name = "lead"
+kind = "notes"
+channel = 1
+[params.speed]
+{bounds}
+"""
+
+
+@pytest.mark.parametrize("value", [
+    "[" * 5000 + "]" * 5000,               # tomllib's own recursion: RecursionError before
+    "{a=" * 5000 + "1" + "}" * 5000,
+    "[" * 40 + "]" * 40,                   # parses, and is still far deeper than a scene needs
+])
+def test_deep_nesting_is_one_clear_error(value: str) -> None:
+    with pytest.raises(SceneError) as err:
+        parse_scene(f'name = "deep"\ndescription = {value}\n', "deep.toml")
+    msg = str(err.value)
+    assert msg.startswith("scene file deep.toml: arrays or tables are nested")
+    assert "32 levels" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(("bounds", "words"), [
+    ("min = 0\nmax = inf", "params.speed.max: input should be a finite number (got inf)"),
+    ("min = -inf\nmax = 1", "params.speed.min: input should be a finite number (got -inf)"),
+    ("min = 0\nmax = nan", "params.speed.max: input should be a finite number (got nan)"),
+    ("min = 0\nmax = 1\nvalue = nan", "params.speed.value: input should be a finite number"),
+    ("min = -1e308\nmax = 1e308", "too far apart"),
+])
+def test_param_bounds_must_be_finite(bounds: str, words: str) -> None:
+    with pytest.raises(SceneError) as err:
+        parse_scene(PARAM_SCENE.format(bounds=bounds), "knobs.toml")
+    msg = str(err.value)
+    assert words in msg
+    assert msg.startswith("scene file knobs.toml: params.speed") and "\n" not in msg  # one error
+
+
+def test_finite_param_bounds_still_load() -> None:
+    scene = parse_scene(PARAM_SCENE.format(bounds="min = -5e3\nmax = 5e3\nvalue = 1"))
+    assert scene.params["speed"].start == 1.0
+    assert scene.params["speed"].normalise(0.0) == 0.5
