@@ -127,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     pianoroll.add_parser(sub)
     recommend.add_parser(sub)
     doctor.add_parser(sub)
+    rec = sub.add_parser(
+        "recover", help="finish recordings a killed run left unfinished",
+        description="A recording is written to disk as it plays, in a hidden folder beside it "
+        "(.NAME.mid.rec). After a crash, a kill or a power cut, this makes each such folder "
+        "the MIDI file it was becoming (everything up to the last second or two), beside any "
+        "file of the same name, never over it. `sonify run` does it by itself at start for "
+        "its record path. Prints each recording made; exit status 1 when one could not be.")
+    rec.add_argument("path", nargs="*", help="a recording's path, its folder or a .rec folder "
+                     "(default: the folders of the config's [record] files)")
+    rec.add_argument("--config", help="a runtime config file (default: configs/default.toml)")
 
     pan = sub.add_parser(
         "panic", help="silence the configured MIDI port and OSC targets",
@@ -163,8 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--render", action="store_true",
                        help="instead: offline render speed (a still picture to 60 s, a 720p "
                        "video) against real time")
+    bench.add_argument("--flood", action="store_true",
+                       help="instead: dispatch lateness of the live engine while another "
+                       "process floods its OSC control port with valid commands")
+    bench.add_argument("--rate", type=_positive_float, default=2000.0,
+                       help="with --flood: messages a second (default 2000)")
     bench.add_argument("--seconds", type=_positive_float, default=4.0,
-                       help="with --scheduler: seconds per phase (default 4)")
+                       help="with --scheduler or --flood: seconds per phase (default 4)")
     return parser
 
 
@@ -270,6 +285,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
         print(json.dumps(rb.__dict__) if args.json else format_render(rb))
         return 0
+    if args.flood:
+        from engine.timing.floodbench import flood_json, format_flood, run_flood_bench
+
+        fb = run_flood_bench(seconds=args.seconds, rate_per_s=args.rate)
+        print(json.dumps(flood_json(fb)) if args.json else format_flood(fb))
+        return 0
     if args.scheduler:
         from engine.config import load_config
         from engine.timing.loadbench import format_scheduler, run_scheduler_bench
@@ -299,7 +320,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
-    from engine.config import ConfigError, load_config, parse_host_port
+    from engine.config import ConfigError, exposure_warnings, load_config, parse_host_port
     from engine.runtime import RunError, Runtime, build_outputs
 
     try:
@@ -329,6 +350,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(f"--osc: {exc}") from None
     config.osc.targets = [*config.osc.targets, *args.osc]
+    for warning in exposure_warnings(config):  # `sonify doctor` says the same
+        logger.warning("%s", warning)
     if args.preview:
         from engine.preview import PreviewUnavailable, check_display
 
@@ -389,20 +412,71 @@ def cmd_run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if tty:
         print(file=sys.stderr)
-    print(f"sonify: stopped: {runtime.scheduler.notes_sent} notes, "
-          f"{runtime.scheduler.events_sent} events sent; all notes ended", file=sys.stderr)
+    n_out = len(runtime.outputs)
+    print(f"sonify: stopped: {runtime.scheduler.notes_sent} notes played, "
+          f"{runtime.scheduler.events_sent} messages sent to {n_out} output"
+          f"{'s' if n_out != 1 else ''}; all notes ended", file=sys.stderr)
     del status
-    return 0
+    return _recording_status(outputs)
+
+
+def _recording_status(outputs: Sequence[object]) -> int:
+    """Say what each recording wrote; 1 when any part of one was lost or not written."""
+    from engine.outputs.midifile import MidiFileRecorder
+
+    code = 0
+    for out in outputs:
+        if isinstance(out, MidiFileRecorder):
+            for path in out.files:
+                print(f"sonify: recorded {path}", file=sys.stderr)
+            if out.failed:
+                print(f"sonify: error: the recording failed: {out.failure}", file=sys.stderr)
+                code = 1
+    return code
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from engine.config import ConfigError, load_config
+    from engine.outputs.spool import find_spools, recover_spool
+
+    where = list(args.path)
+    if not where:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        where = sorted({os.path.dirname(p) or "." for p in (config.record.midi_file,
+                                                          config.record.fallback_midi_file)
+                        if p})
+    code = 0
+    found = False
+    for path in where:
+        for spool in find_spools(path):
+            r = recover_spool(spool)
+            found = True
+            print(f"sonify recover: {r.describe()}", file=sys.stderr)
+            if r.error:
+                code = 1
+            elif r.path is not None:
+                print(r.path)
+    if not found:
+        print(f"sonify recover: no unfinished recording in {', '.join(where)}", file=sys.stderr)
+    return code
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from engine.render import RenderError, progress_bar, render, summary
+    from engine.render import RenderError, RenderWriteError, progress_bar, render, summary
     from engine.scene.schema import SceneError
 
     progress = progress_bar() if sys.stderr.isatty() else None
     try:
         result = render(args.input, args.output, scene=args.scene, duration_s=args.duration,
                         tempo_bpm=args.tempo, seed=args.seed, progress=progress)
+    except RenderWriteError as exc:  # a full or read-only disk: one line, nothing written
+        if progress is not None:
+            print(file=sys.stderr)
+        print(f"sonify: error: {exc}", file=sys.stderr)
+        return 1
     except (RenderError, SceneError) as exc:
         raise CliError(str(exc)) from None
     print(summary(result))
@@ -446,7 +520,8 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 COMMANDS = {"features": cmd_features, "bench": cmd_bench, "run": cmd_run, "ports": cmd_ports,
             "render": cmd_render, "pianoroll": pianoroll.run, "recommend": recommend.run,
-            "doctor": doctor.main, "panic": cmd_panic}
+            "doctor": doctor.main, "panic": cmd_panic,
+            "recover": cmd_recover}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

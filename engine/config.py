@@ -6,6 +6,7 @@ Environment variables only pick devices (``SONIFY_MIDI_PORT``, as mido's
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -20,8 +21,10 @@ from pydantic import (
     model_validator,
 )
 
+from engine import tomlfile
 from engine.control.midi_in import MidiControlConfig
-from engine.net import is_loopback
+from engine.features.registry import SCALAR_NAMES
+from engine.net import is_loopback, parse_allow_entry
 
 if TYPE_CHECKING:
     from engine.service.hours import OpeningHours
@@ -56,6 +59,18 @@ class SourceConfig(_Model):
 class AnalysisConfig(_Model):
     width: Annotated[int, Field(ge=0, le=7680)] = 480
     smoothing_s: dict[str, Annotated[float, Field(ge=0, le=600)]] = {}
+
+    @field_validator("smoothing_s")
+    @classmethod
+    def _features(cls, v: dict[str, float]) -> dict[str, float]:
+        # the same registry the analyser checks against: a key it would refuse is refused here
+        bad = [k for k in v if k not in SCALAR_NAMES]
+        if bad:
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if close else repr(k)
+                     for k in bad for close in [difflib.get_close_matches(k, SCALAR_NAMES, 1)]]
+            raise ValueError(f"unknown feature(s) {', '.join(hints)}: smoothing can be set for "
+                             f"{', '.join(SCALAR_NAMES)} (`sonify features --list`)")
+        return v
 
 
 QUANTIZE = ("now", "beat", "bar", "phrase")
@@ -101,11 +116,39 @@ class ControlConfig(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 9000
     host: str = "127.0.0.1"
     allow: list[str] = []
+    allow_any: bool = False
     max_future_s: Annotated[float, Field(ge=0.0, le=3600)] = 10.0
     oscquery_port: Annotated[int, Field(ge=0, le=65535)] = 9001
     trigger_channel: Annotated[int, Field(ge=1, le=16)] = 1
     trigger_length_s: Annotated[float, Field(gt=0.0, le=10.0)] = 0.25
     midi: MidiControlConfig = MidiControlConfig()
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            parse_allow_entry(entry)  # the rule the OSC control server applies (engine.net)
+        return v
+
+    @model_validator(mode="after")
+    def _exposure(self) -> ControlConfig:
+        # Checked whatever the port: --control-port can turn the server on after loading.
+        if self.allow_any and self.allow:
+            raise ValueError("control.allow_any = true obeys every sender, so control.allow "
+                             "would be ignored: keep one of them")
+        if not is_loopback(self.host) and not self.allow and not self.allow_any:
+            raise ValueError(
+                f"control.host = {self.host!r} can be reached from other machines, and with "
+                "an empty allow list any of them could take control (scene, tempo, panic), "
+                "with no password; the OSCQuery description binds there too: list the "
+                "senders in control.allow (addresses or networks, e.g. [\"192.168.1.0/24\"]), "
+                "or set control.allow_any = true to accept anyone, or bind 127.0.0.1")
+        return self
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the control server (and OSCQuery with it) can be reached from elsewhere."""
+        return bool(self.port) and not is_loopback(self.host)
 
 
 SYNC_SOURCES = ("none", "midi_clock", "link")
@@ -174,16 +217,50 @@ class OscConfig(_Model):
 class RecordConfig(_Model):
     midi_file: str = ""
     fallback_midi_file: str = "sonify-recording.mid"
+    split: str = "none"  # a new file every "hour", every "day" (at midnight), or "none"
+
+    @field_validator("midi_file", "fallback_midi_file")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if "%" in os.path.dirname(v):
+            raise ValueError("strftime fields (%Y, %m, %d ...) may be in the file name only, "
+                             "not in its folder")
+        return v
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: str) -> str:
+        if v not in ("none", "hour", "day"):
+            raise ValueError(f"must be one of 'none', 'hour', 'day', got {v!r}")
+        return v
 
 
 class StatusConfig(_Model):
     interval_s: Annotated[float, Field(ge=0.0, le=3600)] = 1.0
 
 
+MIN_TOKEN_LENGTH = 16
+"""Shortest accepted http.token (engine.health.server.MIN_TOKEN_LENGTH says the same)."""
+
+
 class HttpConfig(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     host: str = "127.0.0.1"
     token: str = ""  # required when host is not a loopback address
+
+    @field_validator("token")
+    @classmethod
+    def _token_text(cls, v: str) -> str:
+        if not v:
+            return v
+        if len(v) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"is {len(v)} characters long: use at least {MIN_TOKEN_LENGTH} "
+                             "(e.g. the output of `python3 -c \"import secrets; "
+                             "print(secrets.token_urlsafe(24))\"`)")
+        if not (v.isascii() and v.isprintable()) or any(c.isspace() for c in v):
+            raise ValueError("must be printable ASCII without spaces (it travels in an HTTP "
+                             "header)")
+        return v
 
     @model_validator(mode="after")
     def _token(self) -> HttpConfig:
@@ -198,6 +275,14 @@ class ServiceConfig(_Model):
     capture_stall_s: Annotated[float, Field(gt=0.0, le=3600)] = 30.0
     dispatch_stall_s: Annotated[float, Field(gt=0.0, le=3600)] = 5.0
     notify_status_s: Annotated[float, Field(ge=0.0, le=3600)] = 5.0
+
+
+class HealthConfig(_Model):
+    """When /health (and systemd's STATUS=) turn not-ok: see ``engine.health.monitor``."""
+
+    max_lateness_ms: Annotated[float, Field(gt=0.0, le=60_000.0)] = 20.0
+    window_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 5.0
+    music_stall_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 2.0
 
 
 class HoursConfig(_Model):
@@ -230,6 +315,7 @@ class Config(_Model):
     http: HttpConfig = HttpConfig()
     sync: SyncConfig = SyncConfig()
     service: ServiceConfig = ServiceConfig()
+    health: HealthConfig = HealthConfig()
     hours: HoursConfig = HoursConfig()
     music: MusicConfig = MusicConfig()
     midi: MidiConfig = MidiConfig()
@@ -247,14 +333,33 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: {exc.error_count()} invalid setting(s):"]
+    """One line for one error; a heading and a line per error otherwise."""
+    found = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown setting (see configs/default.toml for every setting)"
-        lines.append(f"  {key}: {msg}")
-    return "\n".join(lines)
+        elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            msg = str(err["ctx"]["error"])  # our own words, without pydantic's "Value error, "
+        found.append(f"{key}: {msg}")
+    if len(found) == 1:
+        return f"{path}: invalid setting {found[0]}"
+    return "\n  ".join([f"{path}: {len(found)} invalid settings:", *found])
+
+
+def exposure_warnings(config: Config) -> list[str]:
+    """What the config opens to other machines without a password, in words for the start-up
+    log and ``sonify doctor`` (empty when nothing is)."""
+    c = config.control
+    if not (c.exposed and c.allow_any):
+        return []
+    where = f"{c.host}:{c.port}"
+    query = f" and its OSCQuery description on TCP {c.host}:{c.oscquery_port}" \
+        if c.oscquery_port else ""
+    return [f"control.allow_any = true: OSC control on UDP {where}{query} can be reached from "
+            "other machines, and any of them can switch scenes, change the tempo or panic, "
+            "with no password; list the senders in control.allow instead"]
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -266,13 +371,17 @@ def load_config(path: str | Path | None = None) -> Config:
         path = DEFAULT_CONFIG
     p = Path(path)
     try:
-        data: dict[str, Any] = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
+    try:
+        data: dict[str, Any] = tomlfile.loads(tomlfile.decode(raw))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except tomlfile.TomlContentError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

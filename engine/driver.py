@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 from engine.events import Event, Note, Tempo
 from engine.features.analyzer import Features
+from engine.ratelimit import RateLimitedLog
 from engine.scene.player import ScenePlayer
 from engine.timing.clock import TempoClock
 from engine.timing.midiclock import MidiClockOut
@@ -37,6 +38,7 @@ from engine.timing.scheduler import Scheduler
 from engine.timing.sync import ExternalTempo, Timeline
 
 logger = logging.getLogger(__name__)
+_log = RateLimitedLog(logger, level=logging.ERROR)  # a fault that repeats every block
 
 # An external tempo is re-recorded (a Tempo event) only when it moved this much: a MIDI clock
 # estimate wanders by a few tenths of a BPM, and recorders keep times in seconds anyway.
@@ -118,7 +120,8 @@ class SceneDriver:
             try:
                 self.sync.propose_tempo(own, t)
             except Exception:
-                logger.exception("%s: propose_tempo failed", self.sync.name)
+                _log.log("propose_tempo", "%s: propose_tempo failed", self.sync.name,
+                         exc_info=True)
         self._own_bpm = own
         timeline = self._timeline(t)
         if timeline is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from engine.capture import Frame, Source, SourceError, find_cameras, open_source
+from engine.commands import CommandQueue
 from engine.config import AutoConfig, Config, parse_host_port
 from engine.driver import SceneDriver
 from engine.events import ControlChange, Event, Note, OscMessage, PitchBend
 from engine.features.analyzer import Analyzer, AnalyzerConfig, Features
 from engine.features.registry import SCALARS
 from engine.outputs.base import Output
+from engine.ratelimit import RateLimitedLog
 from engine.timing.clock import ManualTime, RealTime, TimeSource
 from engine.timing.scheduler import Scheduler
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ONSET_NAMES = ("motion_onset", "cut_onset", "stars_onset")
+GIL_SWITCH_S = 0.001
 
 
 class RunError(Exception):
@@ -230,7 +233,7 @@ class Runtime:
         self.scene = load_scene(config.scene.name)
         self.scene_path: Path | None = resolve_scene(config.scene.name)
         self.player = ScenePlayer(self.scene, seed=config.scene.seed)
-        self._load_scene = load_scene
+        self._scene_cache: dict[Path, tuple[tuple[int, int], Scene]] = {}
         self._player_cls = ScenePlayer
         spec, note = resolve_source_spec(config.source.input)
         if note:
@@ -246,7 +249,8 @@ class Runtime:
         self._idle_hold: Features | None = None
         self.analyzer = Analyzer(AnalyzerConfig(width=config.analysis.width,
                                                 smoothing_s=dict(config.analysis.smoothing_s)))
-        self.commands: queue.Queue[tuple[str, object]] = queue.Queue()
+        self.commands = CommandQueue()
+        self._command_log = RateLimitedLog(logger, level=logging.ERROR)
         self.status = Status(scene=self.scene.name, source=self.source.name)
         self._status_cb = status_cb
         self._latest = _Latest()
@@ -277,9 +281,15 @@ class Runtime:
         self.midi_control: MidiControl | None = None
         self.master = 1.0  # a MIDI knob's master level: scales note velocities
         from engine.health import Metrics, RecentErrors
+        from engine.health.monitor import HealthLimits, HealthMonitor
 
         self.metrics = Metrics()
         self.recent_errors = RecentErrors()
+        hc = config.health
+        self.monitor = HealthMonitor(HealthLimits(
+            max_lateness_ms=hc.max_lateness_ms, window_s=hc.window_s,
+            max_block_lag_s=max(config.music.lookahead_s, config.music.block_s),
+            music_stall_s=hc.music_stall_s))
         self.last_image: np.ndarray | None = None
         self.started_at = time.time()
         from engine.service.hours import HoursGate
@@ -305,8 +315,9 @@ class Runtime:
         self._stop.set()
 
     def command(self, name: str, arg: object = None) -> None:
-        """The one door for control input: applied by the music thread at its next block."""
-        self.commands.put((name, arg))
+        """The one door for control input: applied by the music thread at its next block
+        (coalesced and rate-limited: see ``engine.commands``)."""
+        self.commands.put(name, arg)
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -386,11 +397,17 @@ class Runtime:
         engine_log = logging.getLogger("engine")
         engine_log.addHandler(self.recent_errors)
         self.metrics.start()
+        # A thread that wants the GIL waits up to the switch interval (5 ms by default) while
+        # another runs Python, e.g. the control server under a flood: 1 ms bounds how late
+        # the dispatcher can be for that reason (measured with `sonify bench --flood`).
+        switch_s = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_s, GIL_SWITCH_S))
         try:
             self.sync = self._make_sync()
             self._start_services()
             return self._run(duration_s)
         finally:
+            sys.setswitchinterval(switch_s)
             end_s = self.time.now()  # the run ends now, however long the cleanup takes
             if getattr(self, "driver", None) is not None:
                 self.driver.stop(end_s)  # MIDI clock STOP before the queue is dropped
@@ -509,7 +526,8 @@ class Runtime:
                                              if isinstance(v, float)}) if streaming else None,
                           feature_prefix=self.config.osc.prefix or "/", osc_port=osc_port)
         c = self.config.control
-        return OscQueryServer(tree, osc_port=osc_port, host=c.host, port=c.oscquery_port)
+        return OscQueryServer(tree, osc_port=osc_port, host=c.host, port=c.oscquery_port,
+                              allow=c.allow or None)
 
     def close_outputs(self, end_s: float | None = None) -> None:
         from engine.outputs.midifile import MidiFileRecorder
@@ -540,6 +558,7 @@ class Runtime:
         wake = threading.Event()
         while not self._stop.is_set():
             now = self.time.now()
+            self.monitor.block(now, now - next_block)  # late blocks render late notes
             if duration_s is not None and now - start >= duration_s:
                 break
             if self._capture_error is not None and not self.source.live:
@@ -603,6 +622,7 @@ class Runtime:
                         break
                     self._take_frame(replace(frame, t=next_frame))
                     next_frame += frame_every_s
+                self.monitor.block(now, 0.0)
                 self._step(now, block)
                 k += 1
                 self.scheduler.run_until(start + k * block)
@@ -652,7 +672,9 @@ class Runtime:
         self._render(features, onsets, now + lookahead_s, now + block_s)
         stream_hz = self.config.osc.stream_features_hz
         if stream_hz > 0 and features is not None and now >= self._next_stream:
-            messages = feature_messages(features, now)
+            # stamped one block ahead, like the controls: stamped "now" it would count the time
+            # this block takes as lateness
+            messages = feature_messages(features, now + block_s)
             self.streamed = {m.address.rsplit("/", 1)[1]: m.args[0] for m in messages}
             self.scheduler.schedule(messages)
             self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
@@ -665,6 +687,7 @@ class Runtime:
         if now >= self._next_poll:
             for out in self.outputs:
                 out.poll()
+            self.monitor.sample_outputs(now, self.outputs)
             poll_sync = getattr(self.sync, "poll", None)
             if poll_sync is not None:
                 poll_sync()
@@ -743,6 +766,13 @@ class Runtime:
         if self.scheduler.running and self.scheduler.loop_beat_s:
             self.watchdog.beat("dispatch", self.scheduler.loop_beat_s)
         state = "closed" if self.gate is not None and not self.gate.open else "playing"
+        interval = self.config.service.notify_status_s
+        telling = self.notifier.enabled and (not self._ready_sent or (
+            interval > 0 and now >= self._next_notify_status))
+        problems = self.problems() if telling else []  # only what STATUS= will carry
+        if problems:
+            state = f"unwell: {problems[0]}" + (f" (+{len(problems) - 1} more)"
+                                                if len(problems) > 1 else "")
         if not self._ready_sent and self._latest.frames > 0 and self.scheduler.loop_beat_s:
             self._ready_sent = True
             self._next_notify_status = now + self.config.service.notify_status_s
@@ -750,7 +780,6 @@ class Runtime:
                                             mood=self.status.mood, state=state))
         if self.watchdog.poll(now):
             self.notifier.watchdog()
-        interval = self.config.service.notify_status_s
         if (interval > 0 and self._ready_sent and now >= self._next_notify_status
                 and self.notifier.enabled):  # READY comes first; it carries the first STATUS
             self._next_notify_status = now + interval
@@ -765,7 +794,8 @@ class Runtime:
         except Exception:
             if self.strict:
                 raise
-            logger.exception("scene %r failed to render; skipping this block", self.scene.name)
+            self._command_log.log("render", "scene %r failed to render; skipping this block",
+                                  self.scene.name, exc_info=True)
             self.driver.notes_to, self.driver.controls_to = notes_to, controls_to
             return
         if features is not None and features.index != self._last_features_index:
@@ -823,12 +853,38 @@ class Runtime:
                 "features": feature_fractions(latest) if latest is not None else {},
                 "frames": self._latest.frames,
                 "outputs": [{"name": o.name, "connected": o.connected,
-                             "dropped": o.stats.dropped} for o in self.outputs]}
+                             "dropped": o.stats.dropped, "problem": o.problem}
+                            for o in self.outputs],
+                "problems": self.problems()}
+
+    def problems(self) -> list[str]:
+        """What is wrong now, one sentence each ([] when all is well): the capture (thread dead,
+        no frame for 5 s, camera lost), the dispatcher, the music thread, lateness, each output
+        (see ``engine.health.monitor``). Any thread."""
+        now = time.perf_counter()
+        found: list[str] = []
+        times = list(self._latest.frame_times)
+        age = now - times[-1] if times else None
+        capture_alive = self._capture_thread is not None and self._capture_thread.is_alive()
+        if self._capture_thread is not None and not capture_alive:
+            found.append("the capture thread stopped" + (f": {self._capture_error}"
+                                                         if self._capture_error else ""))
+        elif self.source.live and (not self._source_open or self.source.state != "ok"):
+            found.append(f"camera {self.source.name} is "
+                         f"{'not there' if not self._source_open else self.source.state}"
+                         f"{': playing idle' if self._idle is not None else ''}")
+        elif capture_alive and (age is None or age >= 5.0):
+            found.append("no frame for 5 s" if age is not None else "no frame yet")
+        music_running = self.scheduler.running
+        if self._capture_thread is not None and not music_running:
+            found.append("the dispatch thread is not running")
+        found += self.monitor.problems(self.time.now(), self.scheduler, self.outputs,
+                                       music_running=music_running and not self._stop.is_set())
+        return found
 
     def health(self) -> dict[str, object]:
-        """The /health report: each part's state, uptime and the last errors; ``ok`` is False
-        when the capture thread died or no frame came for 5 s, the dispatch thread is dead, or
-        an output is disconnected."""
+        """The /health report: each part's state, uptime, the last errors and ``problems``
+        (one sentence per thing that is wrong); ``ok`` is True exactly when there are none."""
         now = time.perf_counter()
         times = list(self._latest.frame_times)
         age = now - times[-1] if times else None
@@ -841,10 +897,14 @@ class Runtime:
         ams = list(self._latest.analysis_ms)
         outputs = [{"name": o.name, "connected": o.connected, "sent": o.stats.sent,
                     "dropped": o.stats.dropped, "reconnects": o.stats.reconnects,
-                    "last_error": o.stats.last_error} for o in self.outputs]
-        ok = source_ok and dispatch_alive and all(o.connected for o in self.outputs)
+                    "last_error": o.stats.last_error, "problem": o.problem}
+                   for o in self.outputs]
+        problems = self.problems()
+        commands = self.commands.stats()
+        recent = self.scheduler.recent_lateness(self.time.now() - self.monitor.limits.window_s)
         return {
-            "ok": ok, "uptime_s": round(time.time() - self.started_at, 1),
+            "ok": not problems, "problems": problems,
+            "uptime_s": round(time.time() - self.started_at, 1),
             "scene": self.status.scene,
             "source": {"name": self.source.name, "live": self.source.live, "ok": source_ok,
                        "state": self.source.state if self._source_open else "waiting",
@@ -861,10 +921,16 @@ class Runtime:
                           "lateness_p50_ms": round(lat.p50_ms, 3),
                           "lateness_p99_ms": round(lat.p99_ms, 3),
                           "lateness_max_ms": round(lat.max_ms, 3),
-                          "pending": sched.pending(),
+                          "recent_lateness_p99_ms": round(recent.p99_ms, 3),
+                          "pending": sched.waiting(),
                           "last_dispatch_age_s": (round(now - sched.last_dispatch_s, 3)
                                                   if sched.last_dispatch_s else None)},
             "outputs": outputs,
+            "music": {"last_block_age_s": (None if self.monitor.last_block_s is None else
+                                           round(self.time.now() - self.monitor.last_block_s, 3)),
+                      "blocks_late": self.monitor.blocks_late},
+            "commands": {"waiting": self.commands.waiting(),
+                         "coalesced": commands.coalesced, "dropped": commands.dropped},
             "watchdog": {"ok": self.watchdog.healthy(now), "stale": self.watchdog.stale(now),
                          "systemd": self.notifier.enabled},
             "hours": None if self.gate is None else {"open": self.gate.open,
@@ -878,16 +944,32 @@ class Runtime:
         self.params_snapshot: dict[str, tuple[float, float]] = {
             name: (p.min, p.max) for name, p in self.scene.params.items()}
 
+    def _load_scene(self, path_or_name: str | Path) -> Scene:
+        """A scene checked from its file, cached while the file is unchanged (a flood of
+        scene requests must not parse the same file again and again on the music thread)."""
+        from engine.scene.schema import load_scene, resolve_scene
+
+        path = resolve_scene(path_or_name)
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return load_scene(path)  # says why, in the scene's own words
+        cached = self._scene_cache.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        scene = load_scene(path)
+        self._scene_cache[path] = (stamp, scene)
+        return scene
+
     def _apply_commands(self, now: float) -> None:
-        while True:
-            try:
-                name, arg = self.commands.get_nowait()
-            except queue.Empty:
-                return
+        """A bounded batch of commands per block (see ``engine.commands``)."""
+        for name, arg in self.commands.take():
             try:
                 self._apply(name, arg, now)
-            except Exception as exc:
-                logger.error("command %s(%r) failed: %s", name, arg, exc)
+            except Exception as exc:  # one line per kind of failure every few seconds
+                self._command_log.log(f"{name}:{type(exc).__name__}",
+                                      "command %s(%.80r) failed: %s", name, arg, exc)
                 if self.strict:
                     raise
 
@@ -934,6 +1016,9 @@ class Runtime:
                                           self.config.control.trigger_length_s, "trigger")])
         elif name == "status":
             arg(self.state())  # type: ignore[operator]
+        elif name == "learn" and "learn" not in self.extra_commands:
+            raise ValueError("MIDI learn needs MIDI control input: set [control.midi] "
+                             "enabled = true in the config")
         else:
             extra = self.extra_commands.get(name)
             if extra is None:
@@ -1072,6 +1157,16 @@ def build_outputs(config: Config, *,
                                  bundle_latency_s=config.osc.bundle_latency_s or None))
         notes.append(f"OSC to {host}:{port}")
     if record:
-        outputs.append(MidiFileRecorder(record))
-        notes.append(f"recording MIDI to {Path(record).resolve()}")
+        from engine.outputs.spool import recover_beside
+
+        recover_beside(record)  # a killed run left its recording unfinished: finish it (logged)
+        try:
+            outputs.append(MidiFileRecorder(record, split=config.record.split))
+        except ValueError as exc:
+            for out in outputs:
+                out.close()
+            raise RunError(f"cannot record to {record!r}: {exc}") from None
+        where = Path(record).resolve()
+        notes.append(f"recording MIDI to {where}" + (
+            " (a new numbered file if that one exists)" if "%" not in where.name else ""))
     return outputs, notes

@@ -75,6 +75,7 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
+from engine.net import is_allowed, parse_allow
 from engine.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from engine.ratelimit import RateLimitedLog, TokenBucket
 
@@ -260,21 +261,6 @@ def _no_args(args: list[Any], address: str) -> None:
         raise _Reject("wrong_arity", f"{address} takes no arguments, got {len(args)}")
 
 
-def _parse_allow(allow: Sequence[str] | None) -> frozenset[str] | None:
-    if allow is None:
-        return None
-    if isinstance(allow, str):
-        allow = [allow]
-    out = set()
-    for entry in allow:
-        try:
-            out.add(str(ipaddress.ip_address(entry.strip())))
-        except ValueError:
-            raise ValueError(f"OSC control allow list: {entry!r} is not an IP address; "
-                             f"give addresses such as 127.0.0.1 or 192.168.1.20") from None
-    return frozenset(out)
-
-
 @functools.lru_cache(maxsize=1024)  # per sender address; ipaddress parsing is slow per packet
 def _normal_ip(host: str) -> str:
     try:
@@ -321,7 +307,8 @@ class ControlServer:
         self._status = status
         self.host = host
         self._port = port
-        self._allow = _parse_allow(allow)
+        self._allow = parse_allow(allow)  # addresses and CIDR networks (engine.net)
+        self._allowed: dict[str, bool] = {}  # sender address -> allowed (checked once each)
         self._known_scenes = known_scenes
         self._voices = voices
         self._params = params
@@ -392,7 +379,8 @@ class ControlServer:
                                         daemon=True)
         self._thread.start()
         logger.info("OSC control listening on %s:%d%s", self.host, self._port,
-                    "" if self._allow is None else f" (allowed: {', '.join(sorted(self._allow))})")
+                    "" if self._allow is None
+                    else f" (allowed: {', '.join(str(n) for n in self._allow)})")
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """End the thread, drop commands still waiting for their time, free the port."""
@@ -488,7 +476,12 @@ class ControlServer:
 
     def _handle_datagram(self, data: bytes, sender: tuple[Any, ...]) -> None:
         host = _normal_ip(str(sender[0]))
-        if self._allow is not None and host not in self._allow:
+        allowed = self._allowed.get(host)
+        if allowed is None:
+            if len(self._allowed) > 4096:  # a spoofed-source flood must not grow it forever
+                self._allowed.clear()
+            allowed = self._allowed[host] = is_allowed(host, self._allow)
+        if not allowed:
             self._reject("not_allowed", "OSC control: ignoring %s, not in the allow list", host)
             return
         try:

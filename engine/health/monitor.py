@@ -46,6 +46,7 @@ class HealthMonitor:
         self.last_block_s: float | None = None
         self.blocks_late = 0  # in all, since the start
         self._drops: dict[int, deque[tuple[float, int]]] = {}  # id(output) -> (at, dropped)
+        self._last_sample = -float("inf")
 
     # -- fed by the music thread ---------------------------------------------------------------
 
@@ -58,8 +59,11 @@ class HealthMonitor:
                 self._late_blocks.append((now, lag_s))
 
     def sample_outputs(self, now: float, outputs: Sequence[Output]) -> None:
-        """Each output's drop counter now (about once a second)."""
+        """Each output's drop counter now (kept at most once a second: a short history)."""
         with self._lock:
+            if now - self._last_sample < 1.0:
+                return
+            self._last_sample = now
             horizon = now - self.limits.window_s - 1.0
             for out in outputs:
                 hist = self._drops.setdefault(id(out), deque())
@@ -92,9 +96,9 @@ class HealthMonitor:
         if lat.count and lat.p99_ms > lim.max_lateness_ms:
             found.append(f"notes are late: dispatch lateness p99 {lat.p99_ms:.1f} ms over the "
                          f"last {lim.window_s:g} s (limit {lim.max_lateness_ms:g} ms)")
-        nxt = scheduler.next_due()
-        if nxt is not None and (now - nxt) * 1e3 > lim.max_lateness_ms:
-            found.append(f"the dispatcher is behind: an event is {now - nxt:.2f} s overdue")
+        overdue = scheduler.overdue_s(now)  # never waits for the dispatcher's lock
+        if overdue * 1e3 > lim.max_lateness_ms:
+            found.append(f"the dispatcher is behind: an event is {overdue:.2f} s overdue")
         with self._lock:
             late = [lag for at, lag in self._late_blocks if at >= since]
             last = self.last_block_s

@@ -2,14 +2,17 @@
 """The health server's status page: one self-contained HTML document, no external assets.
 
 It polls ``api/state`` every 500 ms and ``api/scenes`` every 10 s, reloads ``thumbnail.jpg``
-every second, and posts ``api/command``. A ``?token=`` in the page's own address is carried into
-every request it makes. Data from the engine is only ever set as ``textContent`` (never parsed
-as HTML), so a scene or voice name cannot inject markup.
+every second, and posts ``api/command``. With a token, the server has turned the ``?token=`` of
+the first visit into a cookie, which the browser sends with every request the page makes (the
+page never handles the token itself); a 401 says how to get the cookie again. Data from the
+engine is only ever set as ``textContent`` (never parsed as HTML), so a scene or voice name
+cannot inject markup. ``health`` in the header says "healthy" or how many problems there are,
+and the Health section lists them (``state()["problems"]``, the sentences ``/health`` gives).
 
 Element ids (tests use them): ``scene-name``, ``mood``, ``tempo``, ``fps``, ``frames``,
 ``notes``, ``lateness``, ``conn``, ``thumb``, ``features`` (rows with ``feature-<name>``),
 ``scene-select``, ``scene-switch``, ``mute-<voice>``, ``freeze``, ``panic``, ``tempo-input``,
-``tempo-set``, ``outputs``, ``message``.
+``tempo-set``, ``outputs``, ``message``, ``health``, ``problems``.
 """
 
 PAGE_HTML = """<!doctype html>
@@ -42,6 +45,7 @@ button.on{background:#a33;color:#fff}
 <span>frames <strong id="frames">-</strong></span>
 <span>notes <strong id="notes">-</strong></span>
 <span>lateness p99 <strong id="lateness">-</strong> ms</span>
+<span id="health">-</span>
 <span id="conn" class="bad">connecting</span></header>
 <main>
 <div>
@@ -53,16 +57,15 @@ button.on{background:#a33;color:#fff}
 <div><input id="tempo-input" type="number" min="20" max="300" step="1" style="width:6em">
 <button id="tempo-set">Set tempo</button></div>
 <div id="message"></div></section>
+<section><h2>Health</h2><ul id="problems"></ul></section>
 <section><h2>Outputs</h2><ul id="outputs"></ul></section>
 </div>
 <section><h2>Features</h2><div id="features"></div></section>
 </main>
 <script>
 "use strict";
-const TOKEN = new URLSearchParams(location.search).get("token");
 function url(path, extra) {
   const q = new URLSearchParams(extra || {});
-  if (TOKEN) q.set("token", TOKEN);
   const s = q.toString();
   return path + (s ? "?" + s : "");
 }
@@ -140,9 +143,22 @@ function renderOutputs(outputs) {
   }
 }
 
+function renderProblems(problems) {
+  const list = problems || [];
+  $("health").textContent = list.length ? list.length + (list.length === 1 ? " problem" : " problems") : "healthy";
+  $("health").className = list.length ? "bad" : "good";
+  const ul = $("problems"); ul.replaceChildren();
+  for (const p of list) { const li = document.createElement("li"); li.textContent = p; li.className = "bad"; ul.appendChild(li); }
+  if (!list.length) { const li = document.createElement("li"); li.textContent = "all well"; li.className = "good"; ul.appendChild(li); }
+}
+
 async function poll() {
   try {
     const r = await fetch(url("api/state"), {cache: "no-store"});
+    if (r.status === 401) {
+      $("conn").textContent = "not authorised: open this page as /?token=TOKEN"; $("conn").className = "bad";
+      return;
+    }
     if (!r.ok) throw new Error("HTTP " + r.status);
     state = await r.json();
     $("conn").textContent = "live"; $("conn").className = "good";
@@ -160,6 +176,7 @@ async function poll() {
   renderFeatures(state.features);
   renderVoices(state.voices, state.muted);
   renderOutputs(state.outputs);
+  renderProblems(state.problems);
   const sel = $("scene-select");
   if (!sel.value && state.scene) sel.value = state.scene;
 }

@@ -11,6 +11,7 @@ separated) and the project's ``scenes/`` folder (next to the ``engine`` package)
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -29,6 +30,7 @@ from pydantic import (
 )
 
 import engine
+from engine import tomlfile
 from engine.features.registry import MOOD_LABELS, SCALAR_NAMES
 from engine.music import rhythm as rh
 from engine.music import theory
@@ -386,13 +388,17 @@ class ParamSpec(SceneModel):
     (``/sonify/param/intensity 0.8``, a MIDI knob); mappings read it as
     ``feature = "param:intensity"``, normalised to 0..1 over ``min``..``max``."""
 
-    min: float = 0.0
-    max: float = 1.0
-    value: float | None = None  # the starting value; default the middle of the range
+    # finite: an infinite bound has no middle to start at and nothing to normalise over
+    min: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    max: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None  # default: the middle
     description: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> ParamSpec:
+        if not math.isfinite(self.max - self.min):
+            raise ValueError(f"'min' ({self.min:g}) and 'max' ({self.max:g}) are too far apart "
+                             "to scale between: keep the range within ±1e300")
         if not self.min < self.max:
             raise ValueError(f"'min' ({self.min:g}) must be below 'max' ({self.max:g})")
         if self.value is not None and not self.min <= self.value <= self.max:
@@ -426,6 +432,81 @@ def _param_refs(node: Any) -> set[str]:
     return found
 
 
+# -- what a scene may cost -----------------------------------------------------------------------
+
+# A scene is rendered on the music thread every block, so its cost is bounded at load: a
+# 200-voice scene once ran the engine at 4 fps with seconds of lateness. Rendering costs about
+# 10-30 us per note here (2 cores), so 1,000 notes a second is a few per cent of a core; it is
+# also more than a DIN MIDI cable carries (about 1,000 messages a second). The shipped scenes
+# peak at 1-50 notes a second by this estimate (``peak_notes_per_s``).
+MAX_VOICES = 32
+MAX_CONTROLS = 64
+MAX_TRIGGERS = 64
+MAX_NOTES_PER_S = 1000.0  # at the scene's fastest tempo, every step that may play playing
+MAX_CONTROL_RATE_HZ = 2000.0  # sum of the controls' and the stream's rate_hz
+CHORD_NOTES_MAX = 5  # the most notes a chord voice plays at once
+
+
+def _highest(m: Mapping) -> float:
+    """The largest value a mapping can give (its constant, its ``out`` range, else its bounds)."""
+    if m.value is not None:
+        return float(m.value)
+    if m.out is not None:
+        return float(max(m.out))
+    return float(m.BOUNDS[1])
+
+
+def _steps_per_beat(r: Rhythm) -> float:
+    """Notes per beat the rhythm may play at most (its hits per step times steps per beat)."""
+    if r.steps is not None:
+        share = sum(c in "xX" for c in r.steps) / max(1, len(r.steps))
+    else:
+        assert r.euclid is not None
+        share = min(1.0, _highest(r.euclid.pulses) / r.euclid.steps)
+    return share / r.step_beats
+
+
+def peak_notes_per_s(scene: Scene) -> float:
+    """An upper bound on the notes a second ``scene`` plays, at its fastest tempo."""
+    beats_per_s = _highest(scene.tempo.bpm) / 60.0
+    slot_beats = scene.harmony.beats_per_bar * scene.harmony.bars_per_chord
+    total = 0.0
+    for v in scene.voices:
+        if isinstance(v, DrumsVoice):
+            total += sum(_steps_per_beat(p.rhythm) for p in v.parts) * beats_per_s
+            continue
+        per_step = {"notes": 1, "chords": CHORD_NOTES_MAX}.get(v.kind, getattr(v, "max_notes",
+                                                                              1))
+        step_beats = {"notes": 1.0, "chords": slot_beats, "sparkle": 0.5, "scan": 0.5}[v.kind]
+        rhythm = v.rhythm or Rhythm(steps="x", step_beats=step_beats)
+        total += per_step * _steps_per_beat(rhythm) * beats_per_s
+    return total
+
+
+def check_cost(scene: Scene) -> None:
+    """ValueError naming what is over the limit, and the limit (see ``MAX_*`` above)."""
+    problems = []
+    if len(scene.voices) > MAX_VOICES:
+        problems.append(f"{len(scene.voices)} voices (at most {MAX_VOICES})")
+    if len(scene.controls) > MAX_CONTROLS:
+        problems.append(f"{len(scene.controls)} controls (at most {MAX_CONTROLS})")
+    if len(scene.triggers) > MAX_TRIGGERS:
+        problems.append(f"{len(scene.triggers)} triggers (at most {MAX_TRIGGERS})")
+    rate = sum(c.rate_hz for c in scene.controls) + (scene.stream.rate_hz if scene.stream else 0)
+    if rate > MAX_CONTROL_RATE_HZ:
+        problems.append(f"controls sent {rate:g} times a second in all (at most "
+                        f"{MAX_CONTROL_RATE_HZ:g}: lower their rate_hz)")
+    if not problems:  # the note rate only means something for a scene of sane size
+        notes = peak_notes_per_s(scene)
+        if notes > MAX_NOTES_PER_S:
+            problems.append(f"up to {notes:.0f} notes a second at its fastest tempo (at most "
+                            f"{MAX_NOTES_PER_S:g}: fewer voices, longer step_beats or sparser "
+                            f"rhythms)")
+    if problems:
+        raise ValueError("the scene costs more than the engine plays in real time: "
+                         + "; ".join(problems))
+
+
 # -- the scene ------------------------------------------------------------------------------------
 
 class Scene(SceneModel):
@@ -451,6 +532,7 @@ class Scene(SceneModel):
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
                 raise ValueError(f"{what} names must be unique: {', '.join(dup)} repeated")
+        check_cost(self)
         return self
 
 
@@ -505,15 +587,19 @@ def load_scene(path_or_name: str | Path) -> Scene:
 def parse_scene(text: str, source: str = "<scene>") -> Scene:
     """Check the TOML ``text`` of a scene; ``source`` names it in errors."""
     try:
-        data = tomllib.loads(text)
+        data = tomlfile.loads(text)  # tomllib, without RecursionError on deep nesting
     except tomllib.TOMLDecodeError as exc:
         raise SceneError(f"scene file {source}: TOML syntax error: {exc}") from None
+    except tomlfile.TomlContentError as exc:
+        raise SceneError(f"scene file {source}: {exc}") from None
     try:
         return Scene.model_validate(data)
     except ValidationError as exc:
         lines = describe_errors(exc, data)
         n = len(lines)
-        head = f"scene file {source}: {n} error{'s' if n != 1 else ''}:"
+        if n == 1:  # one error, one line (the CLI prints it as it is)
+            raise SceneError(f"scene file {source}: {lines[0].strip()}") from None
+        head = f"scene file {source}: {n} errors:"
         raise SceneError("\n  ".join([head, *lines])) from None
 
 

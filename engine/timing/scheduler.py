@@ -202,6 +202,22 @@ class Scheduler:
         many dispatches were ever recorded: for metrics that read only what is new."""
         return self._lateness, self._late_n
 
+    def overdue_s(self, now: float) -> float:
+        """How long the oldest waiting event is past its time (0 when none is), without the
+        lock: health asks this of a dispatcher that may be stuck holding it."""
+        heap, incoming = self._heap, self._incoming
+        try:
+            times = [heap[0][0]] if heap else []
+            if incoming:
+                times.append(incoming[0].t)
+        except IndexError:  # emptied under our feet: nothing is waiting
+            return 0.0
+        return max(0.0, now - min(times)) if times else 0.0
+
+    def waiting(self) -> int:
+        """About how many events wait (no lock: for status and health)."""
+        return len(self._heap) + len(self._incoming)
+
     def next_due(self) -> float | None:
         with self._lock:
             self._admit()

@@ -381,6 +381,18 @@ def test_a_sender_not_allowed_is_ignored(rec: Recorder) -> None:
             assert rec.wait_for(1) == [("panic", None)]
 
 
+def test_an_allowed_network_lets_its_senders_in(rec: Recorder) -> None:
+    with make_server(rec, allow=["10.0.0.0/8", "127.0.0.2/31"]) as srv:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+            stranger.bind(("127.0.0.1", 0))
+            stranger.sendto(msg("/sonify/panic"), ("127.0.0.1", srv.port))
+            assert wait_received(srv, 1).rejected == {"not_allowed": 1}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as friend:
+            friend.bind(("127.0.0.3", 0))  # in 127.0.0.2/31
+            friend.sendto(msg("/sonify/panic"), ("127.0.0.1", srv.port))
+            assert rec.wait_for(1) == [("panic", None)]
+
+
 def test_allow_list_entries_must_be_addresses(rec: Recorder) -> None:
     with pytest.raises(ValueError, match="'my-laptop' is not an IP address"):
         make_server(rec, allow=["127.0.0.1", "my-laptop"])

@@ -34,6 +34,7 @@ class FakeEngine:
         self.tempo_bpm = 96.0
         self.commands: list[tuple[str, object]] = []
         self.ok = True
+        self.problems: list[str] = []
         self.thumb: bytes | None = jpeg()
         self.fail: set[str] = set()  # callbacks that raise
 
@@ -54,6 +55,7 @@ class FakeEngine:
                              "warmth": 0.25, "motion": float("nan")},
                 "outputs": [{"name": "midi", "connected": True, "dropped": 0},
                             {"name": "osc 127.0.0.1:9000", "connected": False, "dropped": 3}],
+                "problems": list(self.problems),
             }
 
     def health(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from tests.health.fakes import FakeEngine
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-TOKEN = "page-token"
+TOKEN = "page-token-0123456789"  # at least MIN_TOKEN_LENGTH (16)
 
 
 def _playwright() -> Any:
@@ -139,6 +139,10 @@ def test_page_carries_its_token_into_every_request(page: Any, engine: FakeEngine
         response = page.goto(server.url)
         assert response.status == 401
         page.goto(f"{server.url}?token={TOKEN}")
+        # the server traded the token for a cookie and sent the browser on without it
+        assert page.url == server.url and TOKEN not in page.url
+        expect(page.locator("#conn")).to_have_text("live")
+        page.reload()  # the cookie alone opens the page again
         expect(page.locator("#conn")).to_have_text("live")
         expect(page.locator("#thumb")).to_have_js_property("naturalWidth", 64)
         expect(page.locator("#scene-select option")).to_have_count(3)
@@ -146,6 +150,25 @@ def test_page_carries_its_token_into_every_request(page: Any, engine: FakeEngine
         page.click("#scene-switch")
         expect(page.locator("#scene-name")).to_have_text("night")
         assert engine.seen() == [("scene", "night")]
+    finally:
+        server.stop()
+
+
+def test_page_shows_what_is_wrong_and_when_all_is_well_again(page: Any,
+                                                              engine: FakeEngine) -> None:
+    server = start(engine)
+    try:
+        page.goto(server.url)
+        expect(page.locator("#health")).to_have_text("healthy")
+        engine.problems = ["notes are late: dispatch lateness p99 34.0 ms over the last 5 s "
+                           "(limit 20 ms)", "midi:fluid: JACK server is gone"]
+        expect(page.locator("#health")).to_have_text("2 problems")
+        expect(page.locator("#problems li")).to_have_count(2)
+        assert "JACK server is gone" in page.inner_text("#problems")
+        engine.problems = []
+        expect(page.locator("#health")).to_have_text("healthy")
+        expect(page.locator("#problems")).to_have_text("all well")
+        assert page.console_errors == []
     finally:
         server.stop()
 
