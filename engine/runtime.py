@@ -1119,6 +1119,9 @@ class Runtime:
                      reconnects=o.stats.reconnects)
         if self.control_server is not None:
             m.control_rejections(self.control_server.stats.rejected)
+        m.commands({kind: (k.applied, k.coalesced, k.dropped)
+                    for kind, k in self.commands.stats().kinds.items()})
+        m.healthy(not self.problems())
         s.outputs = [f"{o.name}{'' if o.connected else ' (waiting)'}" for o in self.outputs]
 
 

@@ -115,6 +115,12 @@ class Metrics:
                                    ["output"], namespace=ns, registry=r)
         self._rejected = Counter("control_rejected", "Control requests refused, by reason.",
                                  ["reason"], namespace=ns, registry=r)
+        self._commands = Counter("commands", "Control commands by kind and what became of "
+                                 "them: applied, coalesced (replaced by a newer one of the "
+                                 "same key) or dropped (rate limit, queue full).",
+                                 ["kind", "outcome"], namespace=ns, registry=r)
+        self._healthy = Gauge("healthy", "1 while /health is ok, 0 while it lists a problem.",
+                              namespace=ns, registry=r)
         self._analysis = Histogram("analysis_seconds", "Time to analyse one frame.",
                                    namespace=ns, registry=r, buckets=ANALYSIS_BUCKETS_S)
         self._lateness = _BatchHistogram(
@@ -191,6 +197,16 @@ class Metrics:
         """Cumulative rejection counts by reason (the OSC server's ``stats.rejected``)."""
         for reason, total in by_reason.items():
             self._advance(self._rejected.labels(reason=reason), ("rejected", reason), total)
+
+    def commands(self, by_kind: Mapping[str, tuple[int, int, int]]) -> None:
+        """Cumulative (applied, coalesced, dropped) per command kind (``CommandQueue.stats``)."""
+        for kind, counts in by_kind.items():
+            for outcome, total in zip(("applied", "coalesced", "dropped"), counts, strict=True):
+                self._advance(self._commands.labels(kind=kind, outcome=outcome),
+                              (f"commands:{outcome}", kind), total)
+
+    def healthy(self, ok: bool) -> None:
+        self._healthy.set(1.0 if ok else 0.0)
 
     def start(self) -> None:
         """Restart the uptime clock (when the engine actually starts playing)."""

@@ -45,6 +45,9 @@ def test_a_flood_of_scene_requests_is_one_change_per_block_and_the_last_one_wins
     assert rt.scene.name == "gallery"  # the last request of the last flood (i = 1999)
     assert [c[2] for c in rt.scene_changes][-1] == "gallery"
     assert out.notes_on  # the music played on
+    coalesced = [float(line.split()[-1]) for line in rt.metrics.render().decode().splitlines()
+                 if line.startswith('sonify_commands_total{kind="scene",outcome="coalesced"}')]
+    assert coalesced and coalesced[0] >= 5990  # and /metrics says so
 
 
 def test_a_learn_flood_with_midi_control_off_logs_a_few_clear_lines(
