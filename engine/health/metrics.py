@@ -37,6 +37,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from prometheus_client import (
@@ -138,6 +139,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], float] = {}  # cumulative counts already counted
         self._ring_seen = 0
+        self._children: dict[tuple[object, ...], Any] = {}
 
     # -- hot-ish paths ------------------------------------------------------------------------
 
@@ -181,9 +183,10 @@ class Metrics:
 
     def output(self, name: str, *, connected: bool, dropped: int, reconnects: int) -> None:
         """One output's state and cumulative counts (``Output.connected``, ``Output.stats``)."""
-        self._connected.labels(output=name).set(1.0 if connected else 0.0)
-        self._advance(self._drops.labels(output=name), ("drops", name), dropped)
-        self._advance(self._reconnects.labels(output=name), ("reconnects", name), reconnects)
+        self._child(self._connected, output=name).set(1.0 if connected else 0.0)
+        self._advance(self._child(self._drops, output=name), ("drops", name), dropped)
+        self._advance(self._child(self._reconnects, output=name), ("reconnects", name),
+                      reconnects)
 
     def fps(self, value: float) -> None:
         self._fps.set(value)
@@ -196,13 +199,14 @@ class Metrics:
     def control_rejections(self, by_reason: Mapping[str, int]) -> None:
         """Cumulative rejection counts by reason (the OSC server's ``stats.rejected``)."""
         for reason, total in by_reason.items():
-            self._advance(self._rejected.labels(reason=reason), ("rejected", reason), total)
+            self._advance(self._child(self._rejected, reason=reason), ("rejected", reason),
+                          total)
 
     def commands(self, by_kind: Mapping[str, tuple[int, int, int]]) -> None:
         """Cumulative (applied, coalesced, dropped) per command kind (``CommandQueue.stats``)."""
         for kind, counts in by_kind.items():
             for outcome, total in zip(("applied", "coalesced", "dropped"), counts, strict=True):
-                self._advance(self._commands.labels(kind=kind, outcome=outcome),
+                self._advance(self._child(self._commands, kind=kind, outcome=outcome),
                               (f"commands:{outcome}", kind), total)
 
     def healthy(self, ok: bool) -> None:
@@ -221,6 +225,15 @@ class Metrics:
     def render(self) -> bytes:
         """Every metric in the Prometheus text format (serve with ``CONTENT_TYPE``)."""
         return generate_latest(self.registry)
+
+    def _child(self, metric: Any, **labels: str) -> Any:
+        """``metric.labels(**labels)``, looked up once (prometheus-client's labels() is slow
+        for something called every second for every output and command kind)."""
+        key = (id(metric), *sorted(labels.items()))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**labels)
+        return child
 
     def _advance(self, counter: Counter, key: tuple[str, str], total: float) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from engine.config import Config
 from engine.events import ControlChange, Event
 from engine.health.monitor import HealthLimits, HealthMonitor
 from engine.outputs.base import Output
+from engine.outputs.midifile import MidiFileRecorder
 from engine.outputs.recording import RecordingOutput
 from engine.runtime import Runtime
 from engine.timing.clock import ManualTime
@@ -138,16 +140,21 @@ def _health(base: str) -> tuple[int, dict]:
         return int(exc.code), json.loads(exc.read())
 
 
-@pytest.fixture
-def engine() -> Iterator[tuple[Runtime, str, FlakyOutput]]:
-    port = free_tcp_port()
+def city_config(http_port: int) -> Config:
     c = Config()
     c.source.input = "demo:city"
     c.source.width, c.source.height = 320, 180
     c.scene.name = "city"
     c.scene.watch = False
     c.control.port = 0
-    c.http.port = port
+    c.http.port = http_port
+    return c
+
+
+@pytest.fixture
+def engine() -> Iterator[tuple[Runtime, str, FlakyOutput]]:
+    port = free_tcp_port()
+    c = city_config(port)
     c.health.window_s = 1.5  # quick to forget, so the test sees health come back
     c.health.max_lateness_ms = 200.0  # generous: a loaded test machine is not a fault
     out = FlakyOutput()
@@ -222,3 +229,30 @@ def test_late_notes_turn_health_503(engine: tuple[Runtime, str, FlakyOutput]) ->
                                   for p in _health(base)[1]["problems"]), 15.0, 0.2)
     out._send = slow  # type: ignore[method-assign]
     assert wait_until(lambda: _health(base)[0] == 200, 20.0, 0.2), _health(base)
+
+
+def test_a_recording_that_cannot_be_written_turns_health_503(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the recording's folder should be")  # ENOTDIR, even as root
+    port = free_tcp_port()
+    c = city_config(port)
+    recorder = MidiFileRecorder(blocker / "show.mid")
+    rt = Runtime(c, [recorder, RecordingOutput()])
+    runner = threading.Thread(target=rt.run, args=(30.0,), daemon=True)
+    runner.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def says_why() -> bool:
+            try:
+                code, body = _health(base)
+            except OSError:
+                return False
+            return code == 503 and any("cannot write the recording" in p
+                                       for p in body["problems"])
+
+        assert wait_until(says_why, 20.0, 0.2), _health(base) if _reachable(base) else None
+        assert rt.scheduler.notes_sent > 0  # the show goes on
+    finally:
+        rt.stop()
+        runner.join(15.0)
+    assert recorder.failed

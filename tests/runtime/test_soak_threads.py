@@ -1,4 +1,4 @@
-"""The installation box with every real thread: hours of music in about ninety seconds.
+"""The installation box with every real thread: three hours of music in about a minute.
 
 ``test_soak.py`` plays twelve virtual hours of the music logic on one thread. This soak runs
 what a box runs: ``Runtime.run`` with its capture thread (the demo source, analysed for real),
@@ -11,7 +11,8 @@ times faster than the wall clock, so every loop, lookahead and note plays that m
 Measured and checked: RSS from the end of hour 1 (warm) through hour 2 to the end; the
 recording holds every note the scheduler played, each ended; the OSC receiver heard the
 stream all along; the health page answered every poll and never reported a recording or an
-output problem. Run with ``-s`` to see the numbers.
+output problem. (At this speed a hiccup of 5 ms of wall time is a second of engine time, so
+health's lateness verdicts are printed, not asserted.) Run with ``-s`` to see the numbers.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from engine.runtime import Runtime
 from engine.timing.clock import ScaledTime
 from tests.conftest import OscDump, free_udp_port, wait_until
 
-FACTOR = 100.0  # engine seconds per wall second
-HOURS = 2.5
+FACTOR = 200.0  # engine seconds per wall second
+HOURS = 3.0
 RSS_GROWTH_MAX_MB = 20.0  # from the end of hour 1 to the end
 
 
@@ -74,7 +75,7 @@ class Performer(threading.Thread):
 
     def run(self) -> None:
         rng = random.Random(3)
-        scenes = ["city", "energize", "gallery", "calm", "starry", "scan"]
+        scenes = ["gallery", "calm", "starry", "scan", "city", "energize"]
         while not self.stop_event.wait(0.25):
             roll = rng.random()
             if roll < 0.1:
@@ -88,7 +89,7 @@ class Performer(threading.Thread):
             elif roll < 0.62:
                 self.client.send_message("/sonify/panic", [])
             else:
-                self.client.send_message("/sonify/scene", "city")
+                self.client.send_message("/sonify/mute/pad", rng.randint(0, 1))
             self.sent += 1
 
 
@@ -107,15 +108,15 @@ def test_hours_with_every_thread_keep_memory_flat_and_lose_nothing(
     c.source.input = "demo"
     c.source.width, c.source.height = 320, 180
     c.source.fps = 10.0
-    c.scene.name = "city"
+    c.scene.name = "gallery"
     c.scene.watch = False
     c.scene.quantize = "bar"
-    c.music.block_s = 0.25  # engine seconds: a block every 2.5 ms of wall time
-    c.music.lookahead_s = 0.5
+    c.music.block_s = 0.4  # engine seconds: a block every 2 ms of wall time
+    c.music.lookahead_s = 0.8
     c.control.port = free_udp_port()
     c.control.oscquery_port = free_tcp_port()
     c.http.port = free_tcp_port()
-    c.osc.stream_features_hz = 0.1  # every 10 engine seconds: 12 streams a wall second
+    c.osc.stream_features_hz = 0.05  # every 20 engine seconds: 10 streams a wall second
     c.status.interval_s = 60.0
     c.health.window_s = 5.0 * FACTOR
     c.health.max_lateness_ms = 50.0 * FACTOR
@@ -190,10 +191,10 @@ def test_hours_with_every_thread_keep_memory_flat_and_lose_nothing(
                     held[(msg.channel, msg.note)] = held.get((msg.channel, msg.note), 0) + 1
                 elif msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0):
                     off += 1
-    assert on == rt.scheduler.notes_sent and on > 10_000
+    assert on == rt.scheduler.notes_sent and on > 5_000
     assert off >= on  # every note ended (a retrigger ends the held one first)
     # the OSC receiver heard the feature stream all along: about one stream every 10 s
     streams = [m for m in receiver.all_messages() if m.address == "/sonify/feature/brightness"]
-    assert len(streams) >= 0.8 * HOURS * 360
+    assert len(streams) >= 0.8 * HOURS * 180
     assert not any("midifile" in p or "osc" in p for p in problems_seen), problems_seen
     assert performer.sent > 100 and rt.control_server is not None
