@@ -78,4 +78,5 @@ def test_two_thousand_valid_messages_a_second_over_udp_keep_the_notes_on_time() 
     b = run_flood_bench(seconds=2.0, rate_per_s=2000.0)
     assert b.sent >= 3000 and b.received >= 0.9 * b.sent
     assert b.coalesced > b.received / 2  # most scene/tempo/freeze requests were superseded
-    assert b.flood_p99_ms < 30.0, b
+    assert b.flood_events >= 0.5 * b.quiet_events  # the music kept playing (before: 61 events
+    assert b.flood_p99_ms < 30.0, b                # in 5 s, p99 1.1 s)
