@@ -135,9 +135,9 @@ function renderOutputs(outputs) {
     const li = document.createElement("li");
     if (typeof o === "string") { li.textContent = o; }
     else {
-      li.textContent = o.name + (o.connected === false ? " (waiting)" : "") +
+      li.textContent = o.name + (o.problem ? ": " + o.problem : o.connected === false ? " (waiting)" : "") +
         (o.dropped ? ", " + o.dropped + " dropped" : "");
-      li.className = o.connected === false ? "bad" : "good";
+      li.className = o.connected === false || o.problem ? "bad" : "good";
     }
     ul.appendChild(li);
   }

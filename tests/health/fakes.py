@@ -35,6 +35,7 @@ class FakeEngine:
         self.commands: list[tuple[str, object]] = []
         self.ok = True
         self.problems: list[str] = []
+        self.midi_problem: str | None = None
         self.thumb: bytes | None = jpeg()
         self.fail: set[str] = set()  # callbacks that raise
 
@@ -53,7 +54,8 @@ class FakeEngine:
                 "voices": list(VOICES),
                 "features": {"brightness": round(0.5 + 0.4 * np.sin(elapsed * 3), 4),
                              "warmth": 0.25, "motion": float("nan")},
-                "outputs": [{"name": "midi", "connected": True, "dropped": 0},
+                "outputs": [{"name": "midi", "connected": True, "dropped": 0,
+                             "problem": self.midi_problem},
                             {"name": "osc 127.0.0.1:9000", "connected": False, "dropped": 3}],
                 "problems": list(self.problems),
             }

@@ -162,10 +162,13 @@ def test_page_shows_what_is_wrong_and_when_all_is_well_again(page: Any,
         expect(page.locator("#health")).to_have_text("healthy")
         engine.problems = ["notes are late: dispatch lateness p99 34.0 ms over the last 5 s "
                            "(limit 20 ms)", "midi:fluid: JACK server is gone"]
+        engine.midi_problem = "JACK server is gone"
         expect(page.locator("#health")).to_have_text("2 problems")
         expect(page.locator("#problems li")).to_have_count(2)
         assert "JACK server is gone" in page.inner_text("#problems")
-        engine.problems = []
+        expect(page.locator("#outputs li").first).to_have_text("midi: JACK server is gone")
+        expect(page.locator("#outputs li").first).to_have_class("bad")
+        engine.problems, engine.midi_problem = [], None
         expect(page.locator("#health")).to_have_text("healthy")
         expect(page.locator("#problems")).to_have_text("all well")
         assert page.console_errors == []
