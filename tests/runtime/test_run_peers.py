@@ -26,9 +26,11 @@ _SCRIPT = Path(sys.executable).with_name("sonify")
 SONIFY = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "engine.cli"]
 
 
-def start_run(*args: str, env: dict[str, str] | None = None, log: Path) -> subprocess.Popen[bytes]:
+def start_run(*args: str, env: dict[str, str] | None = None, log: Path,
+              verbose: bool = False) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([*SONIFY, "run", *args], env=env or dict(os.environ),
+        return subprocess.Popen([*SONIFY, *(["-v"] if verbose else []), "run", *args],
+                                env=env or dict(os.environ),
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -111,8 +113,10 @@ def test_port_that_comes_later_and_vanishes_mid_run(
         tmp_path: Path) -> None:
     dump = midi_dump_factory()
     log = tmp_path / "run.log"
+    # -v: the log shows when sonify connects and panics, should this ever fail again (it
+    # failed once in CI with no note reaching a dump that came later, and no drops logged)
     proc = start_run("--source", "demo:city", "--scene", "city", "--midi-api", "jack",
-                     "--midi", dump.port, env=jack_server.env, log=log)
+                     "--midi", dump.port, env=jack_server.env, log=log, verbose=True)
     try:
         time.sleep(3.0)  # sonify waits for the port
         assert proc.poll() is None, log.read_text()
