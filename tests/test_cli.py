@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.cli import main
-from engine.features.registry import FEATURES, SCALAR_NAMES
+from sonify.cli import main
+from sonify.features.registry import FEATURES, SCALAR_NAMES
 from tests.features import images
 
 

@@ -3,7 +3,7 @@
 problem through the same validation (issue 10). Plus the two that must not stop a run: an OSC
 host that does not resolve, and control opened to the network with allow_any.
 
-The CLI runs in-process (``engine.cli.main``); the doctor's checks are called one by one (the
+The CLI runs in-process (``sonify.cli.main``); the doctor's checks are called one by one (the
 ones ``sonify doctor`` runs), as a whole report also probes MIDI and numba, which these cases do
 not touch.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import doctor
-from engine.cli import main
+from sonify import doctor
+from sonify.cli import main
 from tests.capture.huge import write_huge_png
 
 # Keep the runs off the machine's ports: no control server, no health page.
@@ -185,7 +185,7 @@ def test_a_huge_png_is_one_line_from_run_and_render_and_a_failure_in_doctor(
 def test_an_osc_host_that_does_not_resolve_plays_on_and_doctor_warns(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
         plain: str) -> None:
-    with caplog.at_level(logging.WARNING, logger="engine"):
+    with caplog.at_level(logging.WARNING, logger="sonify"):
         code = main(["run", "--config", plain, "--osc", "no-such-host.invalid:9000",
                      "--duration", "1", "--source", "demo", *QUIET])
     err = capsys.readouterr().err
@@ -205,7 +205,7 @@ def test_an_osc_host_that_does_not_resolve_plays_on_and_doctor_warns(
 def test_allow_any_runs_with_a_warning_naming_the_address_and_doctor_warns(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.scene.schema import SceneError
+    from sonify.scene.schema import SceneError
 
     path = tmp_path / "open.toml"
     path.write_text('[control]\nhost = "0.0.0.0"\nallow_any = true\nport = 47123\n'
@@ -217,8 +217,8 @@ def test_allow_any_runs_with_a_warning_naming_the_address_and_doctor_warns(
         def __init__(self, *args: object, **kwargs: object) -> None:
             raise SceneError("stopped by the test before binding 0.0.0.0")
 
-    monkeypatch.setattr("engine.runtime.Runtime", StopBeforeBinding)
-    with caplog.at_level(logging.WARNING, logger="engine"):
+    monkeypatch.setattr("sonify.runtime.Runtime", StopBeforeBinding)
+    with caplog.at_level(logging.WARNING, logger="sonify"):
         main(["run", "--config", str(path), "--source", "demo", "--no-midi", "--http-port", "0"])
     capsys.readouterr()
     [warning] = [r for r in caplog.records if "allow_any" in r.getMessage()]

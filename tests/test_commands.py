@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.commands import MAX_WAITING, CommandQueue
+from sonify.commands import MAX_WAITING, CommandQueue
 
 
 class Clock:

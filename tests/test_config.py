@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config, ConfigError, exposure_warnings, load_config, parse_host_port
+from sonify.config import Config, ConfigError, exposure_warnings, load_config, parse_host_port
 
 
 def test_default_file_holds_exactly_the_built_in_defaults() -> None:

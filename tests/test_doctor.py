@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine import doctor
+from sonify import doctor
 from tests.conftest import MidiDump, free_udp_port
 
 
@@ -323,7 +323,7 @@ def test_add_parser_wires_the_subcommand() -> None:
 def test_each_camera_is_opened_and_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """No camera on this machine: the list and the child-process probe are stood in for."""
-    import engine.capture
+    import sonify.capture
 
     opened: list[str] = []
 
@@ -334,7 +334,7 @@ def test_each_camera_is_opened_and_reported(tmp_path: Path, capsys: pytest.Captu
         return {"kind": "CameraSource", "live": True, "fps": 30.0, "open_s": 0.4,
                 "width": 1280, "height": 720, "frames": 31, "measured_fps": 29.9}
 
-    monkeypatch.setattr(engine.capture, "find_cameras", lambda: ["/dev/video0", "/dev/video2"])
+    monkeypatch.setattr(sonify.capture, "find_cameras", lambda: ["/dev/video0", "/dev/video2"])
     monkeypatch.setattr(doctor, "_probe_source_in_child", probe)
     status, checks = run(write_config(tmp_path, source="auto"), capsys)
     assert opened == ["/dev/video0", "/dev/video2"]  # one at a time, each once

@@ -1,4 +1,4 @@
-"""engine.net: allow lists (shared by the config and the control servers) and Host checks."""
+"""sonify.net: allow lists (shared by the config and the control servers) and Host checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from engine.net import (
+from sonify.net import (
     host_header_allowed,
     host_header_name,
     is_allowed,

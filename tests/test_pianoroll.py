@@ -12,11 +12,11 @@ import mido
 import numpy as np
 import pytest
 
-import engine.cli
-from engine import pianoroll
-from engine.capture import SourceError
-from engine.cli import CliError
-from engine.music.theory import scale_pcs
+import sonify.cli
+from sonify import pianoroll
+from sonify.capture import SourceError
+from sonify.cli import CliError
+from sonify.music.theory import scale_pcs
 
 ROWS = 61  # C2..C7, the default range
 LOW = 36
@@ -24,7 +24,7 @@ WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 
 
-def sonify(*argv: str) -> int:
+def run_cli(*argv: str) -> int:
     """Run `sonify pianoroll ...` as the CLI would, without needing it registered in cli.py."""
     parser = argparse.ArgumentParser(prog="sonify")
     pianoroll.add_parser(parser.add_subparsers(dest="command"))
@@ -121,7 +121,7 @@ def test_piano_roll_drawn_back_from_the_file_is_the_picture(
         threshold: float) -> None:
     image = draw()  # type: ignore[operator]
     out = tmp_path / f"{name}.mid"
-    assert sonify(save(tmp_path, f"{name}.png", image), "-o", str(out), *extra) == 0
+    assert run_cli(save(tmp_path, f"{name}.png", image), "-o", str(out), *extra) == 0
     h, w = image.shape[:2]
     columns = min(512, round(ROWS * w / h))
     roll = decode_roll(str(out), ROWS, columns, 30.0)
@@ -139,8 +139,8 @@ def test_light_strokes_on_dark_ground_are_found_by_themselves(tmp_path: Path) ->
     image = 255 - text_picture()
     auto, forced = tmp_path / "auto.mid", tmp_path / "forced.mid"
     path = save(tmp_path, "negative.png", image)
-    assert sonify(path, "-o", str(auto)) == 0
-    assert sonify(path, "-o", str(forced), "--invert") == 0
+    assert run_cli(path, "-o", str(auto)) == 0
+    assert run_cli(path, "-o", str(forced), "--invert") == 0
     roll = decode_roll(str(auto), ROWS, 244, 30.0)
     assert iou(roll, thresholded(image, ROWS, 244, bright=True)) >= 0.9
     assert np.array_equal(roll, decode_roll(str(forced), ROWS, 244, 30.0))
@@ -150,9 +150,9 @@ def test_otsu_threshold_finds_a_faint_drawing(tmp_path: Path) -> None:
     image = np.full((200, 200, 3), 200, np.uint8)  # light grey paper, mid grey pencil
     cv2.rectangle(image, (40, 40), (160, 160), (150, 150, 150), -1)
     out = tmp_path / "faint.mid"
-    assert sonify(save(tmp_path, "faint.png", image), "-o", str(out)) == 0
+    assert run_cli(save(tmp_path, "faint.png", image), "-o", str(out)) == 0
     assert not decode_roll(str(out), ROWS, ROWS, 30.0).any()  # 0.5 sees only paper
-    assert sonify(save(tmp_path, "faint.png", image), "-o", str(out), "--threshold", "auto") == 0
+    assert run_cli(save(tmp_path, "faint.png", image), "-o", str(out), "--threshold", "auto") == 0
     roll = decode_roll(str(out), ROWS, ROWS, 30.0)
     assert iou(roll, thresholded(image, ROWS, ROWS, 175 / 255)) >= 0.9
 
@@ -161,7 +161,7 @@ def test_one_line_is_one_note_per_row_with_its_start_and_end(tmp_path: Path) -> 
     image = np.full((61, 100, 3), 255, np.uint8)
     image[30, 20:60] = BLACK  # row 30 of 61: the middle pitch, 36 + 30 = 66
     out = tmp_path / "line.mid"
-    assert sonify(save(tmp_path, "line.png", image), "-o", str(out), "--seconds", "10") == 0
+    assert run_cli(save(tmp_path, "line.png", image), "-o", str(out), "--seconds", "10") == 0
     notes = [m for m in mido.MidiFile(str(out)) if not m.is_meta]
     assert [m.type for m in notes] == ["note_on", "note_off"]
     assert {m.note for m in notes} == {66}
@@ -172,7 +172,7 @@ def test_scale_rows_are_only_scale_pitches(tmp_path: Path) -> None:
     image = shapes_picture()
     out = tmp_path / "scale.mid"
     path = save(tmp_path, "shapes.png", image)
-    assert sonify(path, "-o", str(out), "--scale", "major", "--root", "D") == 0
+    assert run_cli(path, "-o", str(out), "--scale", "major", "--root", "D") == 0
     pcs = scale_pcs(2, "major")
     pitches = [p for p in range(36, 97) if p % 12 in pcs]
     assert len(pitches) == 35  # 5 octaves of 7; C7 itself is not in D major
@@ -185,7 +185,7 @@ def test_scale_rows_are_only_scale_pitches(tmp_path: Path) -> None:
 @pytest.mark.parametrize("seconds", [0.5, 12.5, 30.0, 600.0])
 def test_file_lasts_the_requested_seconds(tmp_path: Path, seconds: float) -> None:
     out = tmp_path / "len.mid"
-    assert sonify(save(tmp_path, "s.png", shapes_picture()), "-o", str(out),
+    assert run_cli(save(tmp_path, "s.png", shapes_picture()), "-o", str(out),
                   "--seconds", str(seconds)) == 0
     mid = mido.MidiFile(str(out))
     assert mid.type == 1
@@ -210,8 +210,8 @@ def test_columns_keep_the_aspect_up_to_a_cap() -> None:
 def test_blank_picture_gives_a_silent_file_of_the_requested_length(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "blank.mid"
-    with caplog.at_level(logging.WARNING, logger="engine.pianoroll"):
-        assert sonify(save(tmp_path, "white.png", np.full((90, 160, 3), 255, np.uint8)),
+    with caplog.at_level(logging.WARNING, logger="sonify.pianoroll"):
+        assert run_cli(save(tmp_path, "white.png", np.full((90, 160, 3), 255, np.uint8)),
                       "-o", str(out), "--seconds", "20") == 0
     mid = mido.MidiFile(str(out))
     assert mid.length == pytest.approx(20.0, abs=1e-3)
@@ -224,14 +224,14 @@ def test_corrupt_image_exits_2_and_writes_nothing(
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a picture")
     out = tmp_path / "out.mid"
-    assert sonify(str(bad), "-o", str(out)) == 2
+    assert run_cli(str(bad), "-o", str(out)) == 2
     err = capsys.readouterr().err
     assert "broken.png" in err and "cannot read image" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.png"]
 
 
 def test_missing_image_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert sonify(str(tmp_path / "nope.png"), "-o", str(tmp_path / "x.mid")) == 2
+    assert run_cli(str(tmp_path / "nope.png"), "-o", str(tmp_path / "x.mid")) == 2
     assert "no such image file" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
@@ -248,7 +248,7 @@ def test_failed_write_leaves_the_old_file_and_no_partial_one(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(mido.MidiFile, "save", half_then_fail)
-    assert sonify(image, "-o", str(out)) == 2
+    assert run_cli(image, "-o", str(out)) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roll.mid", "shapes.png"]
@@ -264,20 +264,20 @@ def test_failed_write_leaves_the_old_file_and_no_partial_one(
 def test_bad_options_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            args: tuple[str, ...], message: str) -> None:
     image = save(tmp_path, "s.png", shapes_picture())
-    assert sonify(image, "-o", str(tmp_path / "x.mid"), *args) == 2
+    assert run_cli(image, "-o", str(tmp_path / "x.mid"), *args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.mid").exists()
 
 
 def test_threshold_out_of_range_is_refused_by_the_parser(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
-        sonify("x.png", "-o", "x.mid", "--threshold", "1.5")
+        run_cli("x.png", "-o", "x.mid", "--threshold", "1.5")
     assert exc.value.code == 2
 
 
 def test_through_the_real_cli(tmp_path: Path) -> None:
     out = tmp_path / "cli.mid"
     path = save(tmp_path, "s.png", shapes_picture())
-    assert engine.cli.main(["pianoroll", path, "-o", str(out)]) == 0
+    assert sonify.cli.main(["pianoroll", path, "-o", str(out)]) == 0
     assert mido.MidiFile(str(out)).length == pytest.approx(30.0, abs=1e-3)
-    assert engine.cli.main(["pianoroll", str(tmp_path / "missing.png"), "-o", str(out)]) == 2
+    assert sonify.cli.main(["pianoroll", str(tmp_path / "missing.png"), "-o", str(out)]) == 2

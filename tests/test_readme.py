@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.capture import DEMO_LOOKS
-from engine.features.registry import FEATURES
+from sonify.capture import DEMO_LOOKS
+from sonify.features.registry import FEATURES
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -12,15 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-import engine.cli
-from engine import recommend
-from engine.capture import SourceError
-from engine.cli import CliError
+import sonify.cli
+from sonify import recommend
+from sonify.capture import SourceError
+from sonify.cli import CliError
 
 HEADER = "title,artist,valence,energy,tempo,tags\n"
 
 
-def sonify(*argv: str) -> int:
+def run_cli(*argv: str) -> int:
     """Run `sonify recommend ...` as the CLI would, without needing it registered in cli.py."""
     parser = argparse.ArgumentParser(prog="sonify")
     recommend.add_parser(parser.add_subparsers(dest="command"))
@@ -62,7 +62,7 @@ def pictures(tmp_path: Path) -> tuple[str, str]:
 
 
 def top(capsys: pytest.CaptureFixture[str], image: str, *args: str) -> list[dict]:
-    assert sonify(image, "--json", *args) == 0
+    assert run_cli(image, "--json", *args) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -103,7 +103,7 @@ def test_json_has_the_catalogue_fields_plus_score_and_why(
 
 def test_plain_output_is_a_numbered_table(pictures: tuple[str, str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    assert sonify(pictures[1], "-n", "4") == 0
+    assert run_cli(pictures[1], "-n", "4") == 0
     lines = capsys.readouterr().out.splitlines()
     assert "warm colours" in lines[0]
     assert lines[1].split()[:3] == ["#", "score", "track"]
@@ -145,7 +145,7 @@ def test_bad_rows_are_reported_by_line_number_and_skipped(
         "Words,Someone,0.2,loud,60,minor,1890\n"           # 8: not a number
         '"Also good, quoted",Other,0.3,0.2,70,,1900\n',    # 9: a comma in quotes, no tags
         encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="engine.recommend"):
+    with caplog.at_level(logging.WARNING, logger="sonify.recommend"):
         result = top(capsys, pictures[0], "--catalog", str(catalog))
     assert sorted(t["title"] for t in result) == ["Also good, quoted", "Good"]
     warnings = [r.getMessage() for r in caplog.records]
@@ -159,7 +159,7 @@ def test_bad_rows_are_reported_by_line_number_and_skipped(
 
 def test_missing_catalogue_exits_2(pictures: tuple[str, str], tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
-    assert sonify(pictures[0], "--catalog", str(tmp_path / "nope.csv")) == 2
+    assert run_cli(pictures[0], "--catalog", str(tmp_path / "nope.csv")) == 2
     err = capsys.readouterr().err
     assert "no such catalogue file" in err and "nope.csv" in err
 
@@ -174,7 +174,7 @@ def test_catalogue_without_a_header_exits_2(
         text: str, message: str) -> None:
     catalog = tmp_path / "bad.csv"
     catalog.write_text(text, encoding="utf-8")
-    assert sonify(pictures[0], "--catalog", str(catalog)) == 2
+    assert run_cli(pictures[0], "--catalog", str(catalog)) == 2
     assert message in capsys.readouterr().err
 
 
@@ -182,21 +182,21 @@ def test_catalogue_with_no_usable_row_exits_2(pictures: tuple[str, str], tmp_pat
                                               capsys: pytest.CaptureFixture[str]) -> None:
     catalog = tmp_path / "bad.csv"
     catalog.write_text(HEADER + "A,B,2,0.5,100,\n", encoding="utf-8")
-    assert sonify(pictures[0], "--catalog", str(catalog)) == 2
+    assert run_cli(pictures[0], "--catalog", str(catalog)) == 2
     assert "no usable tracks" in capsys.readouterr().err
 
 
 def test_unreadable_picture_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
-    assert sonify(str(bad)) == 2
+    assert run_cli(str(bad)) == 2
     assert "cannot read image" in capsys.readouterr().err
 
 
-@pytest.mark.skipif("recommend" not in engine.cli.COMMANDS,
+@pytest.mark.skipif("recommend" not in sonify.cli.COMMANDS,
                     reason="recommend is not registered in engine/cli.py yet")
 def test_through_the_real_cli(pictures: tuple[str, str],
                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert engine.cli.main(["recommend", pictures[0], "--json", "-n", "2"]) == 0
+    assert sonify.cli.main(["recommend", pictures[0], "--json", "-n", "2"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
-    assert engine.cli.main(["recommend", pictures[0], "--catalog", "/nonexistent.csv"]) == 2
+    assert sonify.cli.main(["recommend", pictures[0], "--catalog", "/nonexistent.csv"]) == 2

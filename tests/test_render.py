@@ -10,8 +10,8 @@ import mido
 import numpy as np
 import pytest
 
-from engine.cli import main
-from engine.render import render
+from sonify.cli import main
+from sonify.render import render
 from tests.features import images
 
 
@@ -160,7 +160,7 @@ def test_outputs_are_all_written_or_none(tmp_path: Path) -> None:
     """The .wav's folder became a file while rendering (the OS refuses the .wav); the .mid,
     written first, is not left behind either, and an existing file of that name is left as
     it was."""
-    from engine.render import RenderWriteError
+    from sonify.render import RenderWriteError
 
     pic = two_sided_picture(tmp_path / "pic.png")
     mid, sub = tmp_path / "x.mid", tmp_path / "sub"

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import CameraSource, Frame, SourceError, find_cameras
+from sonify.capture import CameraSource, Frame, SourceError, find_cameras
 
 
 class FakeDevice:
@@ -105,7 +105,7 @@ def test_unplugged_camera_recovers_and_logs_each_change_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     device = FakeDevice(good_reads=5, failing_reads=4, gone_opens=3)
-    caplog.set_level(logging.DEBUG, logger="engine.capture")
+    caplog.set_level(logging.DEBUG, logger="sonify.capture")
     with fast_camera(device, max_frames=10) as camera:
         frames = list(camera)
 

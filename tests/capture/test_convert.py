@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from engine.capture.convert import MIN_SIDE_PX, decode_image, read_image, to_bgr8
+from sonify.capture.convert import MIN_SIDE_PX, decode_image, read_image, to_bgr8
 
 
 def assert_frame_image(image: np.ndarray | None) -> np.ndarray:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import DEMO_LOOKS, DemoSource, Frame, SourceError
+from sonify.capture import DEMO_LOOKS, DemoSource, Frame, SourceError
 
 LOOKS = ("sunset", "night", "city")
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import (
+from sonify.capture import (
     CameraSource,
     DemoSource,
     ImageSource,

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import Frame, ImageSource, SequenceSource, SourceError, VideoSource
-from engine.capture.convert import (
+from sonify.capture import Frame, ImageSource, SequenceSource, SourceError, VideoSource
+from sonify.capture.convert import (
     MAX_IMAGE_PIXELS,
     ImageHeader,
     ImageTooLargeError,
@@ -80,7 +80,7 @@ def test_bad_files_are_skipped_with_one_warning_each(
     (tmp_path / "img3.png").write_bytes(b"\x00garbage that is not a png\xff" * 10)
     (tmp_path / "img4.png").write_bytes(encoded.tobytes()[: encoded.size // 2])
     (tmp_path / "img5.png").write_bytes(b"")
-    caplog.set_level(logging.WARNING, logger="engine.capture")
+    caplog.set_level(logging.WARNING, logger="sonify.capture")
 
     with SequenceSource(tmp_path, loop=True, max_frames=12) as source:
         frames = list(source)
@@ -245,7 +245,7 @@ def test_an_8_bit_one_just_over_the_limit_is_refused_and_one_under_it_is_not(
     with pytest.raises(ImageTooLargeError, match="10001x10000 pixels \\(100 megapixels\\)"):
         read_image(write_huge_png(tmp_path / "over.png", 10001, 10000, 8))
     # under the limit the decoder is asked (and fails on the truncated data: None, as before)
-    monkeypatch.setattr("engine.capture.convert.MAX_IMAGE_PIXELS", 10001 * 10000)
+    monkeypatch.setattr("sonify.capture.convert.MAX_IMAGE_PIXELS", 10001 * 10000)
     assert read_image(tmp_path / "over.png") is None
 
 
@@ -255,7 +255,7 @@ def test_a_huge_jpeg_is_read_at_a_reduced_size(tmp_path: Path,
     image[:, 300:] = (0, 0, 255)  # right half red
     path = tmp_path / "big.jpg"
     assert cv2.imwrite(str(path), image)
-    with caplog.at_level(logging.WARNING, logger="engine.capture.convert"):
+    with caplog.at_level(logging.WARNING, logger="sonify.capture.convert"):
         small = read_image(path, max_pixels=70_000)  # 240 000 pixels: 1/2 is 60 000
     assert small is not None and small.shape == (200, 300, 3)
     assert small[100, 250, 2] > 200 and small[100, 50, 2] < 30  # the same picture, smaller
@@ -292,7 +292,7 @@ def test_headers_state_the_size_of_every_format(tmp_path: Path, ext: str,
 
 
 def test_16_bit_pictures_convert_exactly_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("engine.capture.convert._CHUNK_ELEMENTS", 7)  # many small blocks
+    monkeypatch.setattr("sonify.capture.convert._CHUNK_ELEMENTS", 7)  # many small blocks
     values = np.linspace(0, 65535, 20 * 24 * 3).astype(np.uint16).reshape(20, 24, 3)
     out = to_bgr8(values)
     assert out is not None

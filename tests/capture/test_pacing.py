@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from engine.capture.pacing import Pacer
+from sonify.capture.pacing import Pacer
 
 
 class FakeTime:

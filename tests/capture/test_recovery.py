@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import CameraSource, stable_device_path
-from engine.capture.camera import _MAX_STUCK_READERS
+from sonify.capture import CameraSource, stable_device_path
+from sonify.capture.camera import _MAX_STUCK_READERS
 
 DETECT_BOUND_S = 2.5  # the promise is "within 2 s"; the margin absorbs a busy test machine
 CLOSE_BOUND_S = 1.0
@@ -145,7 +145,7 @@ def lose_and_recover(camera: CameraSource, device: ScriptedCamera, fault: str,
                      caplog: pytest.LogCaptureFixture, *, away_s: float = 1.0) -> float:
     """Play a live camera, inject ``fault``, check the loss and the return; the detection
     time in seconds."""
-    caplog.set_level(logging.INFO, logger="engine.capture")
+    caplog.set_level(logging.INFO, logger="sonify.capture")
     consumer = Consumer(camera)
     wait_until(lambda: len(consumer.frames_after(0.0)) >= 5)
     assert camera.state == "ok" and camera.last_frame_age_s is not None
@@ -289,7 +289,7 @@ def test_plain_iteration_waits_out_a_loss_and_ends_on_close(device: ScriptedCame
 def test_hung_driver_does_not_pile_up_threads(
     device: ScriptedCamera, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.capture")
+    caplog.set_level(logging.WARNING, logger="sonify.capture")
     camera = recovering_camera(device, open_timeout_s=0.2, retry_max_s=0.05)
     camera.open()
     device.mode = "block"  # every read, and every reopened try's first read, hangs

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from engine.control.midi_in import (
+from sonify.control.midi_in import (
     CcBinding,
     MidiControl,
     MidiControlConfig,
@@ -152,7 +152,7 @@ def test_a_channel_binding_wins_over_an_any_channel_binding(rec: Recorder) -> No
 def test_an_unbound_cc_is_counted_and_logged_once(rec: Recorder,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     ctl = make(rec)
-    with caplog.at_level(logging.WARNING, logger="engine.control.midi_in"):
+    with caplog.at_level(logging.WARNING, logger="sonify.control.midi_in"):
         for value in range(20):
             ctl.handle(cc(1, 30, value))
     assert rec.take() == []
@@ -636,10 +636,10 @@ def test_sonify_run_with_a_controller_from_the_config(jack_server: JackServer,
     switches the scene, all through the engine's one command queue."""
     import threading
 
-    from engine.config import Config
-    from engine.control.midi_in import CcBindingConfig
-    from engine.outputs.recording import RecordingOutput
-    from engine.runtime import Runtime
+    from sonify.config import Config
+    from sonify.control.midi_in import CcBindingConfig
+    from sonify.outputs.recording import RecordingOutput
+    from sonify.runtime import Runtime
 
     c = Config()
     c.source.input = "demo"

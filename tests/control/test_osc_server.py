@@ -19,7 +19,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 from pythonosc.udp_client import SimpleUDPClient
 
-from engine.control.osc_server import ADDRESS_SPACE, ControlServer, ControlStats, status_reply
+from sonify.control.osc_server import ADDRESS_SPACE, ControlServer, ControlStats, status_reply
 from tests.conftest import require_program
 
 SCENES = ["calm", "storm"]
@@ -266,7 +266,7 @@ def test_rejections_are_logged_at_most_once_per_reason(
             sender(packet)
     wait_received(server, 80)
     assert server.stats.rejected == {"malformed": 40, "wrong_type": 20, "out_of_range": 20}
-    assert [r.name for r in caplog.records] == ["engine.control.osc_server"] * 3
+    assert [r.name for r in caplog.records] == ["sonify.control.osc_server"] * 3
     assert rec.snapshot() == []
 
 
@@ -416,7 +416,7 @@ def test_stop_ends_the_thread_promptly_and_frees_the_port(rec: Recorder) -> None
 
 
 def test_a_taken_port_is_a_clear_error(rec: Recorder) -> None:
-    from engine.control.osc_server import ControlServerError
+    from sonify.control.osc_server import ControlServerError
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind(("127.0.0.1", 0))

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from engine.control.osc_server import ADDRESS_SPACE, TEMPO_RANGE_BPM, ControlServerError
-from engine.control.oscquery import (
+from sonify.control.osc_server import ADDRESS_SPACE, TEMPO_RANGE_BPM, ControlServerError
+from sonify.control.oscquery import (
     EXTENSIONS,
     OscQueryServer,
     SonifyTree,
     find_node,
 )
-from engine.features.registry import SCALARS
+from sonify.features.registry import SCALARS
 
 OSC_PORT = 9000
 
@@ -255,7 +255,7 @@ def test_it_is_read_only(server: OscQueryServer) -> None:
 def test_a_failing_callback_is_a_500_and_the_server_survives(
         server: OscQueryServer, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     engine.fail_with = RuntimeError("runtime is reloading")
-    with caplog.at_level(logging.WARNING, logger="engine.control.oscquery"):
+    with caplog.at_level(logging.WARNING, logger="sonify.control.oscquery"):
         for _ in range(5):
             status, headers, body = get(server, "/sonify/tempo?VALUE")
             assert status == 500

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture.base import Frame
-from engine.features.analyzer import Analyzer, AnalyzerConfig, Features
+from sonify.capture.base import Frame
+from sonify.features.analyzer import Analyzer, AnalyzerConfig, Features
 from tests.features import images
 
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from engine.features import kernels, reference
+from sonify.features import kernels, reference
 from tests.features import images
 
 EXACT = ("brightness", "contrast", "colorfulness", "warmth", "edge_density", "texture",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.features import mood
-from engine.features.registry import MOOD_LABELS
+from sonify.features import mood
+from sonify.features.registry import MOOD_LABELS
 
 
 def test_formula_matches_the_published_regressions() -> None:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from engine.features.smoothing import OnePole, Onset
+from sonify.features.smoothing import OnePole, Onset
 
 
 def test_one_pole_is_exact_for_uneven_frame_intervals() -> None:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config
-from engine.events import ControlChange, Event
-from engine.health.monitor import HealthLimits, HealthMonitor
-from engine.outputs.base import Output
-from engine.outputs.midifile import MidiFileRecorder
-from engine.outputs.recording import RecordingOutput
-from engine.runtime import Runtime
-from engine.timing.clock import ManualTime
-from engine.timing.scheduler import Scheduler
+from sonify.config import Config
+from sonify.events import ControlChange, Event
+from sonify.health.monitor import HealthLimits, HealthMonitor
+from sonify.outputs.base import Output
+from sonify.outputs.midifile import MidiFileRecorder
+from sonify.outputs.recording import RecordingOutput
+from sonify.runtime import Runtime
+from sonify.timing.clock import ManualTime
+from sonify.timing.scheduler import Scheduler
 from tests.conftest import wait_until
 from tests.health.test_runtime_health import free_tcp_port
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from engine.health.metrics import Metrics
-from engine.health.server import HealthServer
+from sonify.health.metrics import Metrics
+from sonify.health.server import HealthServer
 from tests.conftest import IN_CI, require_program, wait_until
 from tests.health.fakes import FakeEngine
 
@@ -190,9 +190,9 @@ def test_page_of_a_running_engine(page: Any, tmp_path: Path) -> None:
     import socket
     import threading
 
-    from engine.config import Config
-    from engine.outputs.recording import RecordingOutput
-    from engine.runtime import Runtime
+    from sonify.config import Config
+    from sonify.outputs.recording import RecordingOutput
+    from sonify.runtime import Runtime
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.config import Config
-from engine.outputs.recording import RecordingOutput
-from engine.runtime import Runtime
+from sonify.config import Config
+from sonify.outputs.recording import RecordingOutput
+from sonify.runtime import Runtime
 from tests.conftest import wait_until
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.music.rhythm import (
+from sonify.music.rhythm import (
     ACCENT,
     HIT,
     REST,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.music import theory
-from engine.music.theory import (
+from sonify.music import theory
+from sonify.music.theory import (
     SCALES,
     TheoryError,
     chord,

@@ -15,7 +15,7 @@ Each line on stdin is a command, answered by one JSON line on stdout:
 - ``quit``: stop the scheduler (its panic), close everything, exit.
 
 A child because jack2's libjack keeps process-wide state about a server that shut down (see
-``engine.midi.ports``): the test process, which talks to other JACK servers, must not share it.
+``sonify.midi.ports``): the test process, which talks to other JACK servers, must not share it.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import threading
 import time
 from typing import Any
 
-from engine.control.midi_in import MidiControl
-from engine.events import ControlChange, Note
-from engine.outputs.midi import MidiOutput
-from engine.timing.clock import RealTime
-from engine.timing.midiclock_in import MidiClockFollower
-from engine.timing.scheduler import Scheduler
+from sonify.control.midi_in import MidiControl
+from sonify.events import ControlChange, Note
+from sonify.outputs.midi import MidiOutput
+from sonify.timing.clock import RealTime
+from sonify.timing.midiclock_in import MidiClockFollower
+from sonify.timing.scheduler import Scheduler
 
 POLL_S = 0.25
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mido
 import pytest
 
-from engine.events import (
+from sonify.events import (
     ControlChange,
     NoteOff,
     NoteOn,
@@ -14,7 +14,7 @@ from engine.events import (
     ProgramChange,
     Tempo,
 )
-from engine.outputs.midi import (
+from sonify.outputs.midi import (
     MidiOutput,
     MidiPortError,
     available_apis,

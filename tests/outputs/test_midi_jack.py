@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from engine.events import ControlChange, NoteOff, NoteOn, PitchBend, ProgramChange
-from engine.outputs.base import Output
-from engine.outputs.midi import MidiOutput, MidiPortError, list_ports, panic_messages
+from sonify.events import ControlChange, NoteOff, NoteOn, PitchBend, ProgramChange
+from sonify.outputs.base import Output
+from sonify.outputs.midi import MidiOutput, MidiPortError, list_ports, panic_messages
 
 
 def test_notes_controls_bend_and_panic_arrive_as_exact_bytes(midi_dump: Any) -> None:

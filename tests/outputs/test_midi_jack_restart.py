@@ -5,7 +5,7 @@ server) and the engine's MIDI parts in a child process: the engine itself (``son
 ``tests/outputs/jack_restart_child.py`` (a MidiOutput fed by the real Scheduler, a MidiControl
 and a MidiClockFollower, answering questions on stdin). The test process opens no JACK client
 of its own while a server is killed: jack2's libjack keeps process-wide state about a server
-that shut down (see ``engine.midi.ports``). The peers are jack_midi_dump (what a synth hears)
+that shut down (see ``sonify.midi.ports``). The peers are jack_midi_dump (what a synth hears)
 and jack_midiseq (a MIDI source). Bounds are generous: behaviour, not speed.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from engine.midi.ports import RING_CHECK_BYTES, RING_LIMIT_BYTES
+from sonify.midi.ports import RING_CHECK_BYTES, RING_LIMIT_BYTES
 from tests.conftest import (
     JACK_PERIOD_FRAMES,
     JackServer,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.midi import ports
-from engine.midi.ports import (
+from sonify.midi import ports
+from sonify.midi.ports import (
     RING_CHECK_BYTES,
     RING_LIMIT_BYTES,
     RING_OVERHEAD_BYTES,

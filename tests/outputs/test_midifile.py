@@ -10,7 +10,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.events import (
+from sonify.events import (
     ControlChange,
     NoteOff,
     NoteOn,
@@ -19,8 +19,8 @@ from engine.events import (
     ProgramChange,
     Tempo,
 )
-from engine.outputs.midifile import MidiFileRecorder
-from engine.outputs.spool import find_spools, recover_beside
+from sonify.outputs.midifile import MidiFileRecorder
+from sonify.outputs.spool import find_spools, recover_beside
 
 T0 = 1000.0  # engine-clock time of the first event
 
@@ -174,7 +174,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path,
     """Changed with streaming: the failure is injected where the file is assembled (the
     recorder no longer goes through mido's save), a failed close keeps the spool, and the
     recovery then finishes the recording over its own earlier save."""
-    from engine.outputs import spool
+    from sonify.outputs import spool
 
     path = tmp_path / "keep.mid"
     rec = MidiFileRecorder(path)
@@ -359,7 +359,7 @@ def count_notes(path: Path) -> int:
     import io
     import struct
 
-    from engine.outputs.smf import scan_track
+    from sonify.outputs.smf import scan_track
 
     total = 0
     with path.open("rb") as f:
@@ -384,7 +384,7 @@ def test_a_disk_that_refuses_the_recording_is_loud_and_the_show_goes_on(
     blocker = tmp_path / "recordings"
     blocker.write_text("not a folder")
     rec = MidiFileRecorder(blocker / "show.mid", start_s=T0, max_queued=100)
-    with caplog.at_level(logging.ERROR, logger="engine.outputs.midifile"):
+    with caplog.at_level(logging.ERROR, logger="sonify.outputs.midifile"):
         for i in range(50):
             rec.send(NoteOn(T0 + i, 0, 60, 100))
             rec.send(NoteOff(T0 + i + 0.5, 0, 60))
@@ -426,7 +426,7 @@ def test_a_spool_folder_deleted_while_recording_is_written_again(tmp_path: Path,
     rec.flush()
     shutil.rmtree(tmp_path / ".gone.mid.rec")  # someone cleans up "hidden junk"
     rec.send(NoteOn(T0 + 2, 0, 62, 100, voice="a"))
-    with caplog.at_level(logging.ERROR, logger="engine.outputs.midifile"):
+    with caplog.at_level(logging.ERROR, logger="sonify.outputs.midifile"):
         rec.flush()
     assert "was removed while recording" in caplog.text
     assert (tmp_path / ".gone.mid.rec" / "001.trk").exists()
@@ -437,7 +437,7 @@ def test_a_spool_folder_deleted_while_recording_is_written_again(tmp_path: Path,
 
 
 def test_the_record_settings_are_checked(tmp_path: Path) -> None:
-    from engine.config import Config
+    from sonify.config import Config
 
     ok = Config.model_validate({"record": {"midi_file": "rec/%Y-%m-%d.mid", "split": "day"}})
     assert ok.record.split == "day"

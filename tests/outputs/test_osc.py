@@ -15,8 +15,8 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage as ParsedMessage
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
-from engine.events import ControlChange, NoteOff, NoteOn, OscMessage, PitchBend, Tempo
-from engine.outputs.osc import (
+from sonify.events import ControlChange, NoteOff, NoteOn, OscMessage, PitchBend, Tempo
+from sonify.outputs.osc import (
     OscOutput,
     OscTargetError,
     ResolvedTarget,
@@ -96,7 +96,7 @@ def test_targets_parse_and_bad_ones_are_named() -> None:
 
 def test_a_host_that_does_not_resolve_is_named_and_does_not_stop_the_output(
         caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="engine.outputs.osc"):
+    with caplog.at_level(logging.WARNING, logger="sonify.outputs.osc"):
         out = OscOutput(["no-such-host.invalid:9000", "127.0.0.1:9"])
     assert any("'no-such-host.invalid' does not resolve" in r.getMessage()
                and "tried again in the background" in r.getMessage() for r in caplog.records)

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from engine.events import ControlChange, Event, NoteOff, NoteOn, OscMessage, Tempo
-from engine.outputs import RecordingOutput
-from engine.outputs.base import Output
+from sonify.events import ControlChange, Event, NoteOff, NoteOn, OscMessage, Tempo
+from sonify.outputs import RecordingOutput
+from sonify.outputs.base import Output
 
 
 class Broken(Output):

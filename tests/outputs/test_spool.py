@@ -18,13 +18,13 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.atomicio import atomic_write, staged
-from engine.outputs.spool import find_spools, read_commit, recover_beside, recover_spool
+from sonify.atomicio import atomic_write, staged
+from sonify.outputs.spool import find_spools, read_commit, recover_beside, recover_spool
 
 KILLED_RUN = """
 import os, signal, sys
-from engine.events import NoteOff, NoteOn, ProgramChange
-from engine.outputs.midifile import MidiFileRecorder
+from sonify.events import NoteOff, NoteOn, ProgramChange
+from sonify.outputs.midifile import MidiFileRecorder
 
 rec = MidiFileRecorder(sys.argv[1], start_s=0.0)
 rec.send(ProgramChange(0.0, 0, 5, voice="lead"))
@@ -131,8 +131,8 @@ def test_a_spool_that_holds_no_note_is_removed(tmp_path: Path) -> None:
 
 
 def test_a_spool_a_live_recording_holds_is_left_alone(tmp_path: Path) -> None:
-    from engine.events import NoteOn
-    from engine.outputs.midifile import MidiFileRecorder
+    from sonify.events import NoteOn
+    from sonify.outputs.midifile import MidiFileRecorder
 
     rec = MidiFileRecorder(tmp_path / "live.mid", start_s=0.0)
     rec.send(NoteOn(0.0, 0, 60, 100))
@@ -207,7 +207,7 @@ def test_staged_files_are_all_written_or_none(tmp_path: Path) -> None:
 
 
 def test_sonify_recover_by_hand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import main
+    from sonify.cli import main
 
     killed_recording(tmp_path / "night.mid")
     assert main(["recover", str(tmp_path)]) == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.events import (
+from sonify.events import (
     ControlChange,
     Event,
     Note,
@@ -23,8 +23,8 @@ from engine.events import (
     ProgramChange,
     Tempo,
 )
-from engine.outputs import synth
-from engine.outputs.synth import WavRenderer, WavWriteError, instrument_for, render_audio
+from sonify.outputs import synth
+from sonify.outputs.synth import WavRenderer, WavWriteError, instrument_for, render_audio
 
 SR = 44100
 FULL_SCALE = 32767

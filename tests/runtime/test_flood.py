@@ -7,12 +7,12 @@ import logging
 
 import pytest
 
-from engine.capture.demo import DemoSource
-from engine.config import Config
-from engine.outputs.recording import RecordingOutput
-from engine.runtime import Runtime, Status
-from engine.timing.clock import ManualTime
-from engine.timing.floodbench import run_flood_bench
+from sonify.capture.demo import DemoSource
+from sonify.config import Config
+from sonify.outputs.recording import RecordingOutput
+from sonify.runtime import Runtime, Status
+from sonify.timing.clock import ManualTime
+from sonify.timing.floodbench import run_flood_bench
 
 
 def virtual_runtime(scene: str = "city") -> tuple[Runtime, RecordingOutput]:
@@ -61,7 +61,7 @@ def test_a_learn_flood_with_midi_control_off_logs_a_few_clear_lines(
         sent.append(5000)
 
     rt._status_cb = flood
-    with caplog.at_level(logging.ERROR, logger="engine"):
+    with caplog.at_level(logging.ERROR, logger="sonify"):
         rt.run_virtual(4.0, block_s=0.05)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert sum(sent) >= 15000

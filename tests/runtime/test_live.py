@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import AutoConfig, Config
-from engine.events import ControlChange, NoteOff, NoteOn
-from engine.outputs.recording import RecordingOutput
-from engine.runtime import Runtime, _AutoScene, _ControlFade, quantize_beat
+from sonify.config import AutoConfig, Config
+from sonify.events import ControlChange, NoteOff, NoteOn
+from sonify.outputs.recording import RecordingOutput
+from sonify.runtime import Runtime, _AutoScene, _ControlFade, quantize_beat
 from tests.conftest import wait_until
 from tests.runtime.test_runtime import unmatched
 
@@ -289,7 +289,7 @@ def test_a_camera_missing_at_start_is_waited_for_when_configured() -> None:
 
 
 def test_a_camera_missing_at_start_is_an_error_by_default() -> None:
-    from engine.capture import SourceError
+    from sonify.capture import SourceError
     from tests.capture.test_recovery import ScriptedCamera, recovering_camera
 
     device = ScriptedCamera()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from engine.capture import open_source
-from engine.events import NoteOff, NoteOn
-from engine.offline import play_offline
-from engine.outputs.recording import RecordingOutput
-from engine.scene import ScenePlayer, load_scene
+from sonify.capture import open_source
+from sonify.events import NoteOff, NoteOn
+from sonify.offline import play_offline
+from sonify.outputs.recording import RecordingOutput
+from sonify.scene import ScenePlayer, load_scene
 
 
 def run(scene: str, seconds: float, seed: int = 0) -> RecordingOutput:

@@ -23,11 +23,11 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.outputs.spool import read_commit
+from sonify.outputs.spool import read_commit
 from tests.conftest import IN_CI, stop_process, wait_until
 
 _SCRIPT = Path(sys.executable).with_name("sonify")
-SONIFY = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "engine.cli"]
+SONIFY = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "sonify.cli"]
 QUIET = ["--control-port", "0", "--http-port", "0"]
 
 

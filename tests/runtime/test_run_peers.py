@@ -18,12 +18,12 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.music.theory import scale_pcs
+from sonify.music.theory import scale_pcs
 from tests.conftest import JackServer, MidiDump, OscDump, wait_until
 
 # this environment's console script (another `sonify` on PATH may be an older install)
 _SCRIPT = Path(sys.executable).with_name("sonify")
-SONIFY = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "engine.cli"]
+SONIFY = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "sonify.cli"]
 
 
 def start_run(*args: str, env: dict[str, str] | None = None, log: Path,

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.config import Config
-from engine.events import NoteOff, NoteOn
-from engine.outputs.recording import RecordingOutput
-from engine.runtime import Runtime, build_outputs, resolve_source_spec
+from sonify.config import Config
+from sonify.events import NoteOff, NoteOn
+from sonify.outputs.recording import RecordingOutput
+from sonify.runtime import Runtime, build_outputs, resolve_source_spec
 
 
 def config(scene: str = "energize") -> Config:
@@ -99,15 +99,15 @@ def test_stop_from_another_thread_ends_the_run() -> None:
 
 
 def test_auto_source_is_the_demo_without_a_camera(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("engine.runtime.find_cameras", lambda: [])
+    monkeypatch.setattr("sonify.runtime.find_cameras", lambda: [])
     assert resolve_source_spec("auto")[0] == "demo"
-    monkeypatch.setattr("engine.runtime.find_cameras", lambda: ["/dev/video2"])
+    monkeypatch.setattr("sonify.runtime.find_cameras", lambda: ["/dev/video2"])
     assert resolve_source_spec("auto")[0] == "/dev/video2"
 
 
 def test_no_midi_system_falls_back_to_a_recording(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.outputs import midi
+    from sonify.outputs import midi
 
     def no_midi(*args: object, **kwargs: object) -> None:
         raise midi.MidiPortError("no MIDI system works here")
@@ -123,9 +123,9 @@ def test_no_midi_system_falls_back_to_a_recording(tmp_path: Path,
 
 
 def test_preview_draws_the_features_over_the_frame() -> None:
-    from engine.capture import open_source
-    from engine.features.analyzer import Analyzer
-    from engine.preview import draw_preview
+    from sonify.capture import open_source
+    from sonify.features.analyzer import Analyzer
+    from sonify.preview import draw_preview
 
     with open_source("demo:night", width=640, height=360) as src:
         frame = next(iter(src))
@@ -135,7 +135,7 @@ def test_preview_draws_the_features_over_the_frame() -> None:
 
 
 def test_preview_without_a_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.cli import main
+    from sonify.cli import main
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -161,8 +161,8 @@ def test_tempo_mute_freeze_and_status_commands() -> None:
 
 
 def test_feature_stream_sends_every_feature_at_the_configured_rate() -> None:
-    from engine.events import OscMessage
-    from engine.features.registry import SCALAR_NAMES
+    from sonify.events import OscMessage
+    from sonify.features.registry import SCALAR_NAMES
 
     out = RecordingOutput()
     c = config("calm")

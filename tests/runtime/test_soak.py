@@ -32,13 +32,13 @@ from typing import Any
 
 import pytest
 
-from engine.capture.demo import DemoSource
-from engine.config import Config
-from engine.events import Event, NoteOff, NoteOn
-from engine.outputs.base import Output
-from engine.runtime import Runtime, Status
-from engine.scene.schema import available_scenes, load_scene
-from engine.timing.clock import ManualTime
+from sonify.capture.demo import DemoSource
+from sonify.config import Config
+from sonify.events import Event, NoteOff, NoteOn
+from sonify.outputs.base import Output
+from sonify.runtime import Runtime, Status
+from sonify.scene.schema import available_scenes, load_scene
+from sonify.timing.clock import ManualTime
 
 HOURS = max(3, int(os.environ.get("SONIFY_SOAK_HOURS", "12")))  # 12 unless told
 BLOCK_S = 0.1

@@ -33,11 +33,11 @@ import mido
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
-from engine.config import Config
-from engine.outputs.midifile import MidiFileRecorder
-from engine.outputs.osc import OscOutput
-from engine.runtime import Runtime
-from engine.timing.clock import ScaledTime
+from sonify.config import Config
+from sonify.outputs.midifile import MidiFileRecorder
+from sonify.outputs.osc import OscOutput
+from sonify.runtime import Runtime
+from sonify.timing.clock import ScaledTime
 from tests.conftest import OscDump, free_udp_port, wait_until
 
 FACTOR = 200.0  # engine seconds per wall second

@@ -6,13 +6,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.capture.base import Frame
-from engine.capture.demo import DemoSource
-from engine.events import Event, Note
-from engine.features.analyzer import Analyzer, Features
-from engine.scene import ScenePlayer, load_scene
-from engine.scene.schema import Scene
-from engine.timing.clock import TempoClock
+from sonify.capture.base import Frame
+from sonify.capture.demo import DemoSource
+from sonify.events import Event, Note
+from sonify.features.analyzer import Analyzer, Features
+from sonify.scene import ScenePlayer, load_scene
+from sonify.scene.schema import Scene
+from sonify.timing.clock import TempoClock
 
 FPS = 30.0
 WINDOW_S = 0.02

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.scene.schema import (
+from sonify.scene.schema import (
     MAX_NOTES_PER_S,
     MAX_VOICES,
     SceneError,

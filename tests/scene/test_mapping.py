@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engine.features.analyzer import Features
-from engine.features.registry import SCALAR_NAMES
-from engine.scene.mapping import (
+from sonify.features.analyzer import Features
+from sonify.features.registry import SCALAR_NAMES
+from sonify.scene.mapping import (
     CURVES,
     Chooser,
     Mapper,

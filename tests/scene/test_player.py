@@ -11,12 +11,12 @@ from functools import cache
 import numpy as np
 import pytest
 
-from engine.events import ControlChange, Event, Note, OscMessage, PitchBend, ProgramChange
-from engine.features.analyzer import Features
-from engine.features.registry import SCALAR_NAMES
-from engine.music.theory import chord, scale_pcs
-from engine.scene import Scene, ScenePlayer, load_scene, parse_scene
-from engine.timing.clock import TempoClock
+from sonify.events import ControlChange, Event, Note, OscMessage, PitchBend, ProgramChange
+from sonify.features.analyzer import Features
+from sonify.features.registry import SCALAR_NAMES
+from sonify.music.theory import chord, scale_pcs
+from sonify.scene import Scene, ScenePlayer, load_scene, parse_scene
+from sonify.timing.clock import TempoClock
 from tests.features import images
 from tests.scene.helpers import analyse, demo_frames, notes, play, settled
 

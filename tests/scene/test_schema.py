@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.features.registry import SCALAR_NAMES
-from engine.scene import Scene, SceneError, available_scenes, load_scene, parse_scene
-from engine.scene.schema import NotesVoice, scene_dirs
+from sonify.features.registry import SCALAR_NAMES
+from sonify.scene import Scene, SceneError, available_scenes, load_scene, parse_scene
+from sonify.scene.schema import NotesVoice, scene_dirs
 
 SHIPPED = ("gallery", "starry", "city", "calm", "energize", "scan", "vj")
 SCENES_DIR = Path(__file__).resolve().parents[2] / "scenes"

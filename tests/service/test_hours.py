@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.events import ControlChange, Note, NoteOn, OscMessage
-from engine.service.hours import (
+from sonify.events import ControlChange, Note, NoteOn, OscMessage
+from sonify.service.hours import (
     HoursError,
     HoursGate,
     OpeningHours,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from engine.config import Config
-from engine.outputs.midi import panic_messages
-from engine.service.panic import panic_outputs
+from sonify.config import Config
+from sonify.outputs.midi import panic_messages
+from sonify.service.panic import panic_outputs
 from tests.conftest import (
     IN_CI,
     JackServer,

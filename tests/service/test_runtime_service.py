@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config
-from engine.outputs.recording import RecordingOutput
-from engine.runtime import Runtime
+from sonify.config import Config
+from sonify.outputs.recording import RecordingOutput
+from sonify.runtime import Runtime
 
 
 def test_ready_watchdog_and_a_hung_capture_loop(tmp_path: Path,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config
-from engine.service.hours import OpeningHours
+from sonify.config import Config
+from sonify.service.hours import OpeningHours
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ def test_the_engine_unit_is_supervised_as_the_engine_expects() -> None:
     assert u["CacheDirectory"] == ["sonify"]
     assert "NUMBA_CACHE_DIR=%C/sonify/numba" in u["Environment"]
     # the dispatch thread asks for SCHED_FIFO 20
-    from engine.timing.rt import DISPATCH_PRIORITY
+    from sonify.timing.rt import DISPATCH_PRIORITY
 
     assert int(u["LimitRTPRIO"][0]) >= DISPATCH_PRIORITY
     for key in ("ProtectSystem", "ProtectHome", "NoNewPrivileges", "PrivateTmp"):

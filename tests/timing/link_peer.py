@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from engine.timing.link import LinkSync
+from sonify.timing.link import LinkSync
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from engine.timing.link import INSTALL_HINT, LinkSync, LinkUnavailableError
+from sonify.timing.link import INSTALL_HINT, LinkSync, LinkUnavailableError
 from tests.conftest import IN_CI, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

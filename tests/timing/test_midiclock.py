@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.driver import SceneDriver
-from engine.events import (
+from sonify.driver import SceneDriver
+from sonify.events import (
     CLOCK,
     CONTINUE,
     SONG_POSITION,
@@ -20,18 +20,18 @@ from engine.events import (
     MidiSystem,
     Tempo,
 )
-from engine.features.analyzer import Features
-from engine.outputs.midi import encode
-from engine.outputs.midifile import MidiFileRecorder
-from engine.outputs.osc import OscOutput
-from engine.outputs.recording import RecordingOutput
-from engine.outputs.synth import WavRenderer
-from engine.scene.player import ScenePlayer
-from engine.scene.schema import Scene, parse_scene
-from engine.timing.clock import ManualTime, TempoClock
-from engine.timing.midiclock import PPQN, MidiClockOut
-from engine.timing.scheduler import Scheduler
-from engine.timing.sync import Timeline
+from sonify.features.analyzer import Features
+from sonify.outputs.midi import encode
+from sonify.outputs.midifile import MidiFileRecorder
+from sonify.outputs.osc import OscOutput
+from sonify.outputs.recording import RecordingOutput
+from sonify.outputs.synth import WavRenderer
+from sonify.scene.player import ScenePlayer
+from sonify.scene.schema import Scene, parse_scene
+from sonify.timing.clock import ManualTime, TempoClock
+from sonify.timing.midiclock import PPQN, MidiClockOut
+from sonify.timing.scheduler import Scheduler
+from sonify.timing.sync import Timeline
 from tests.scene.helpers import settled
 
 PULSE = """

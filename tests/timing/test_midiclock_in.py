@@ -9,8 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from engine.events import CLOCK, CONTINUE, SONG_POSITION, START, STOP
-from engine.timing.midiclock_in import ClockEstimator
+from sonify.events import CLOCK, CONTINUE, SONG_POSITION, START, STOP
+from sonify.timing.midiclock_in import ClockEstimator
 
 JACK_PERIOD_S = 1024 / 48000  # the test server's period: MIDI arrives on its boundaries
 

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.driver import SceneDriver
-from engine.events import CLOCK, SONG_POSITION, START, STOP, Note
-from engine.outputs.midi import MidiOutput
-from engine.outputs.recording import RecordingOutput
-from engine.scene.player import ScenePlayer
-from engine.timing.clock import RealTime
-from engine.timing.midiclock_in import MidiClockFollower
-from engine.timing.scheduler import Scheduler
+from sonify.driver import SceneDriver
+from sonify.events import CLOCK, SONG_POSITION, START, STOP, Note
+from sonify.outputs.midi import MidiOutput
+from sonify.outputs.recording import RecordingOutput
+from sonify.scene.player import ScenePlayer
+from sonify.timing.clock import RealTime
+from sonify.timing.midiclock_in import MidiClockFollower
+from sonify.timing.scheduler import Scheduler
 from tests.conftest import JACK_PERIOD_FRAMES, parse_midi_dump, unique_name, wait_until
 from tests.timing.test_midiclock import grey, pulse_scene
 
@@ -228,7 +228,7 @@ def test_a_virtual_clock_input_stamps_with_the_injected_clock(master: ClockMaste
 
 
 def test_a_missing_clock_port_is_an_error_naming_the_ports(master: ClockMaster) -> None:
-    from engine.outputs.midi import MidiPortError
+    from sonify.outputs.midi import MidiPortError
 
     with pytest.raises(MidiPortError) as err:
         MidiClockFollower(port="no-such-master", api="jack")
@@ -236,7 +236,7 @@ def test_a_missing_clock_port_is_an_error_naming_the_ports(master: ClockMaster) 
 
 
 def _runtime_config(**sync: object) -> Any:
-    from engine.config import Config
+    from sonify.config import Config
 
     c = Config()
     c.source.input = "demo"
@@ -256,7 +256,7 @@ def test_sonify_run_follows_a_clock_master_through_the_config(master: ClockMaste
     master's (energize on its own plays 112-150 BPM) and its beat the master's beat. MIDI
     clock has no beat marker: the phase is known from the master's START (or a song position),
     so the master presses play once the engine listens, as a drummer counts in."""
-    from engine.runtime import Runtime
+    from sonify.runtime import Runtime
 
     out = RecordingOutput()
     rt = Runtime(_runtime_config(source="midi_clock", clock_in_port=master.port), [out])
@@ -289,7 +289,7 @@ def test_sonify_run_follows_a_clock_master_through_the_config(master: ClockMaste
 
 
 def test_sonify_run_sends_clock_at_its_tempo(midi_dump: Any) -> None:
-    from engine.runtime import Runtime
+    from sonify.runtime import Runtime
 
     c = _runtime_config(clock_out=True)
     c.scene.name = "calm"

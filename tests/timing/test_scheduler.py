@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from engine.events import ControlChange, Event, Note, NoteOff, NoteOn, OscMessage
-from engine.outputs.base import Output
-from engine.timing.clock import ManualTime, RealTime, TempoClock
-from engine.timing.scheduler import Scheduler
+from sonify.events import ControlChange, Event, Note, NoteOff, NoteOn, OscMessage
+from sonify.outputs.base import Output
+from sonify.timing.clock import ManualTime, RealTime, TempoClock
+from sonify.timing.scheduler import Scheduler
 
 
 class Log(Output):

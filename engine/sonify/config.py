@@ -1,0 +1,393 @@
+"""Runtime configuration: configs/*.toml validated once into typed settings, with named errors.
+
+Environment variables only pick devices (``SONIFY_MIDI_PORT``, as mido's
+``MIDO_DEFAULT_OUTPUT`` does); everything else comes from the file and the command line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sonify import tomlfile
+from sonify.control.midi_in import MidiControlConfig
+from sonify.features.registry import SCALAR_NAMES
+from sonify.net import is_loopback, parse_allow_entry
+from sonify.resources import shipped
+
+if TYPE_CHECKING:
+    from sonify.service.hours import OpeningHours
+
+CONFIG_DIR = shipped("configs")
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file, the keys and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Model):
+    input: str = "auto"
+    width: Annotated[int, Field(ge=16, le=7680)] = 1280
+    height: Annotated[int, Field(ge=16, le=4320)] = 720
+    fps: Annotated[float, Field(gt=0, le=240)] = 30.0
+    loop: bool = True
+    seed: int = 0
+    stall_s: Annotated[float, Field(gt=0.0, le=60.0)] = 1.0
+    stale_s: Annotated[float, Field(ge=0.0, le=600.0)] = 1.5
+    retry_initial_s: Annotated[float, Field(gt=0.0, le=60.0)] = 0.25
+    retry_max_s: Annotated[float, Field(gt=0.0, le=600.0)] = 5.0
+    wait_for_camera: bool = False
+    idle: str = "hold"
+
+
+class AnalysisConfig(_Model):
+    width: Annotated[int, Field(ge=0, le=7680)] = 480
+    smoothing_s: dict[str, Annotated[float, Field(ge=0, le=600)]] = {}
+
+    @field_validator("smoothing_s")
+    @classmethod
+    def _features(cls, v: dict[str, float]) -> dict[str, float]:
+        # the same registry the analyser checks against: a key it would refuse is refused here
+        bad = [k for k in v if k not in SCALAR_NAMES]
+        if bad:
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if close else repr(k)
+                     for k in bad for close in [difflib.get_close_matches(k, SCALAR_NAMES, 1)]]
+            raise ValueError(f"unknown feature(s) {', '.join(hints)}: smoothing can be set for "
+                             f"{', '.join(SCALAR_NAMES)} (`sonify features --list`)")
+        return v
+
+
+QUANTIZE = ("now", "beat", "bar", "phrase")
+
+
+class SceneConfig(_Model):
+    name: str = "gallery"
+    seed: int = 0
+    panic_on_change: bool = True
+    quantize: str = "bar"
+    phrase_bars: Annotated[int, Field(ge=1, le=64)] = 4
+    crossfade_s: Annotated[float, Field(ge=0.0, le=60.0)] = 2.0
+    watch: bool = True
+
+    @field_validator("quantize")
+    @classmethod
+    def _quantize(cls, v: str) -> str:
+        if v not in QUANTIZE:
+            raise ValueError(f"must be one of {', '.join(QUANTIZE)}")
+        return v
+
+
+MOODS = ("calm", "happy", "energetic", "tense", "sad")
+
+
+class AutoConfig(_Model):
+    enabled: bool = False
+    scenes: dict[str, str] = {"calm": "calm", "sad": "calm", "happy": "gallery",
+                              "energetic": "energize", "tense": "city"}
+    hold_s: Annotated[float, Field(ge=0.0, le=3600)] = 10.0
+    dwell_s: Annotated[float, Field(ge=0.0, le=86400)] = 60.0
+
+    @field_validator("scenes")
+    @classmethod
+    def _moods(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(set(v) - set(MOODS))
+        if bad:
+            raise ValueError(f"unknown mood(s) {', '.join(bad)}: moods are {', '.join(MOODS)}")
+        return v
+
+
+class ControlConfig(_Model):
+    port: Annotated[int, Field(ge=0, le=65535)] = 9000
+    host: str = "127.0.0.1"
+    allow: list[str] = []
+    allow_any: bool = False
+    max_future_s: Annotated[float, Field(ge=0.0, le=3600)] = 10.0
+    oscquery_port: Annotated[int, Field(ge=0, le=65535)] = 9001
+    trigger_channel: Annotated[int, Field(ge=1, le=16)] = 1
+    trigger_length_s: Annotated[float, Field(gt=0.0, le=10.0)] = 0.25
+    midi: MidiControlConfig = MidiControlConfig()
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            parse_allow_entry(entry)  # the rule the OSC control server applies (sonify.net)
+        return v
+
+    @model_validator(mode="after")
+    def _exposure(self) -> ControlConfig:
+        # Checked whatever the port: --control-port can turn the server on after loading.
+        if self.allow_any and self.allow:
+            raise ValueError("control.allow_any = true obeys every sender, so control.allow "
+                             "would be ignored: keep one of them")
+        if not is_loopback(self.host) and not self.allow and not self.allow_any:
+            raise ValueError(
+                f"control.host = {self.host!r} can be reached from other machines, and with "
+                "an empty allow list any of them could take control (scene, tempo, panic), "
+                "with no password; the OSCQuery description binds there too: list the "
+                "senders in control.allow (addresses or networks, e.g. [\"192.168.1.0/24\"]), "
+                "or set control.allow_any = true to accept anyone, or bind 127.0.0.1")
+        return self
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the control server (and OSCQuery with it) can be reached from elsewhere."""
+        return bool(self.port) and not is_loopback(self.host)
+
+
+SYNC_SOURCES = ("none", "midi_clock", "link")
+
+
+class SyncConfig(_Model):
+    source: str = "none"
+    clock_out: bool = False
+    clock_in_port: str = ""
+    clock_in_virtual: str = "sonify-clock-in"
+    clock_in_latency_ms: Annotated[float, Field(ge=0.0, le=500.0)] = 0.0
+    link_quantum: Annotated[float, Field(gt=0.0, le=64.0)] = 4.0
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if v not in SYNC_SOURCES:
+            raise ValueError(f"must be one of {', '.join(SYNC_SOURCES)}")
+        return v
+
+
+class MusicConfig(_Model):
+    lookahead_s: Annotated[float, Field(ge=0.0, le=2.0)] = 0.05
+    block_s: Annotated[float, Field(gt=0.0, le=0.5)] = 0.01
+    realtime_priority: bool = True
+
+
+class MidiConfig(_Model):
+    enabled: bool = True
+    port: str = ""
+    virtual: str = "sonify"
+    api: str = "auto"
+    wait_for_port: bool = True
+    startup_sweep: bool = True
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, v: str) -> str:
+        allowed = ("auto", "alsa", "jack", "coremidi", "winmm")
+        if v not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return v
+
+
+class OscConfig(_Model):
+    targets: list[str] = []
+    prefix: str = "/sonify"
+    bundle_latency_s: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    stream_features_hz: Annotated[float, Field(ge=0.0, le=200.0)] = 0.0
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        for t in v:
+            parse_host_port(t)
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if v and not v.startswith("/"):
+            raise ValueError("must start with '/' (or be empty)")
+        return v.rstrip("/")
+
+
+class RecordConfig(_Model):
+    midi_file: str = ""
+    fallback_midi_file: str = "sonify-recording.mid"
+    split: str = "none"  # a new file every "hour", every "day" (at midnight), or "none"
+
+    @field_validator("midi_file", "fallback_midi_file")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if "%" in os.path.dirname(v):
+            raise ValueError("strftime fields (%Y, %m, %d ...) may be in the file name only, "
+                             "not in its folder")
+        return v
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: str) -> str:
+        if v not in ("none", "hour", "day"):
+            raise ValueError(f"must be one of 'none', 'hour', 'day', got {v!r}")
+        return v
+
+
+class StatusConfig(_Model):
+    interval_s: Annotated[float, Field(ge=0.0, le=3600)] = 1.0
+
+
+MIN_TOKEN_LENGTH = 16
+"""Shortest accepted http.token (sonify.health.server.MIN_TOKEN_LENGTH says the same)."""
+
+
+class HttpConfig(_Model):
+    port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    host: str = "127.0.0.1"
+    token: str = ""  # required when host is not a loopback address
+
+    @field_validator("token")
+    @classmethod
+    def _token_text(cls, v: str) -> str:
+        if not v:
+            return v
+        if len(v) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"is {len(v)} characters long: use at least {MIN_TOKEN_LENGTH} "
+                             "(e.g. the output of `python3 -c \"import secrets; "
+                             "print(secrets.token_urlsafe(24))\"`)")
+        if not (v.isascii() and v.isprintable()) or any(c.isspace() for c in v):
+            raise ValueError("must be printable ASCII without spaces (it travels in an HTTP "
+                             "header)")
+        return v
+
+    @model_validator(mode="after")
+    def _token(self) -> HttpConfig:
+        if self.port and not is_loopback(self.host) and not self.token:
+            raise ValueError(f"host {self.host!r} can be reached from other machines: set "
+                             f"http.token (requests then need it) or bind 127.0.0.1")
+        return self
+
+
+class ServiceConfig(_Model):
+    watchdog: bool = True
+    capture_stall_s: Annotated[float, Field(gt=0.0, le=3600)] = 30.0
+    dispatch_stall_s: Annotated[float, Field(gt=0.0, le=3600)] = 5.0
+    notify_status_s: Annotated[float, Field(ge=0.0, le=3600)] = 5.0
+
+
+class HealthConfig(_Model):
+    """When /health (and systemd's STATUS=) turn not-ok: see ``sonify.health.monitor``."""
+
+    max_lateness_ms: Annotated[float, Field(gt=0.0, le=60_000.0)] = 20.0
+    window_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 5.0
+    music_stall_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 2.0
+
+
+class HoursConfig(_Model):
+    enabled: bool = False
+    timezone: str = ""
+    fade_s: Annotated[float, Field(ge=0.0, le=21600)] = 60.0
+    fade_control: Annotated[int, Field(ge=0, le=119)] = 11
+    week: dict[str, str] = {}
+    dates: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _hours(self) -> HoursConfig:
+        if self.enabled:
+            self.opening_hours()  # HoursError (a ValueError) names the key
+        return self
+
+    def opening_hours(self) -> OpeningHours:
+        from sonify.service.hours import OpeningHours
+
+        return OpeningHours.from_settings(self.week, dates=self.dates, fade_s=self.fade_s,
+                                          timezone=self.timezone, where="hours")
+
+
+class Config(_Model):
+    source: SourceConfig = SourceConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+    scene: SceneConfig = SceneConfig()
+    auto: AutoConfig = AutoConfig()
+    control: ControlConfig = ControlConfig()
+    http: HttpConfig = HttpConfig()
+    sync: SyncConfig = SyncConfig()
+    service: ServiceConfig = ServiceConfig()
+    health: HealthConfig = HealthConfig()
+    hours: HoursConfig = HoursConfig()
+    music: MusicConfig = MusicConfig()
+    midi: MidiConfig = MidiConfig()
+    osc: OscConfig = OscConfig()
+    record: RecordConfig = RecordConfig()
+    status: StatusConfig = StatusConfig()
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """'HOST:PORT' -> (host, port); a ValueError that says what is expected otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:57120)")
+    return host.strip("[]"), int(port)
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    """One line for one error; a heading and a line per error otherwise."""
+    found = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (see configs/default.toml for every setting)"
+        elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            msg = str(err["ctx"]["error"])  # our own words, without pydantic's "Value error, "
+        found.append(f"{key}: {msg}")
+    if len(found) == 1:
+        return f"{path}: invalid setting {found[0]}"
+    return "\n  ".join([f"{path}: {len(found)} invalid settings:", *found])
+
+
+def exposure_warnings(config: Config) -> list[str]:
+    """What the config opens to other machines without a password, in words for the start-up
+    log and ``sonify doctor`` (empty when nothing is)."""
+    c = config.control
+    if not (c.exposed and c.allow_any):
+        return []
+    where = f"{c.host}:{c.port}"
+    query = f" and its OSCQuery description on TCP {c.host}:{c.oscquery_port}" \
+        if c.oscquery_port else ""
+    return [f"control.allow_any = true: OSC control on UDP {where}{query} can be reached from "
+            "other machines, and any of them can switch scenes, change the tempo or panic, "
+            "with no password; list the senders in control.allow instead"]
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The config in ``path`` (default: configs/default.toml, or built-in defaults when that
+    file is absent, e.g. in an installed wheel), validated; ConfigError on any problem."""
+    if path is None:
+        if not DEFAULT_CONFIG.exists():
+            return Config()
+        path = DEFAULT_CONFIG
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
+    try:
+        data: dict[str, Any] = tomlfile.loads(tomlfile.decode(raw))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except tomlfile.TomlContentError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(p, exc)) from None
+    env_port = os.environ.get("SONIFY_MIDI_PORT")
+    if env_port:
+        config.midi.port = env_port
+    return config

@@ -1,0 +1,14 @@
+"""Health, metrics and the control page for an unattended installation.
+
+``Metrics`` (Prometheus, on its own registry), ``HealthServer`` (``/health``, ``/metrics``,
+``/``, ``/api/state``, ``/api/command``, ``/thumbnail.jpg``) and ``RecentErrors`` (the last
+warnings for ``/health``) and ``Thumbnailer`` (``/thumbnail.jpg`` from the latest frame).
+"""
+
+from sonify.health.metrics import Metrics
+from sonify.health.recent import RecentErrors
+from sonify.health.server import CommandError, HealthServer, is_loopback, validate_command
+from sonify.health.thumbnail import Thumbnailer
+
+__all__ = ["CommandError", "HealthServer", "Metrics", "RecentErrors", "is_loopback",
+           "Thumbnailer", "validate_command"]

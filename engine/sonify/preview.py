@@ -1,0 +1,71 @@
+"""``sonify run --preview``: the frame with the live features drawn over it, in a window."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import cv2
+import numpy as np
+
+from sonify.features.analyzer import Features
+
+logger = logging.getLogger(__name__)
+
+WINDOW = "sonify"
+SHOWN = ("brightness", "warmth", "saturation", "edge_density", "geometry", "texture", "motion",
+         "stars", "valence", "arousal")
+
+
+class PreviewUnavailable(Exception):
+    """No display to open a window on."""
+
+
+def check_display() -> None:
+    """Raise PreviewUnavailable with a clear message when no window can be opened."""
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise PreviewUnavailable("--preview needs a display (DISPLAY or WAYLAND_DISPLAY is not "
+                                 "set); run without --preview, or on a desktop session")
+
+
+def draw_preview(image: np.ndarray, feats: Features, scene: str, width: int = 960) -> np.ndarray:
+    """A copy of ``image`` scaled to ``width`` with feature bars, stars and motion drawn on."""
+    h, w = image.shape[:2]
+    scale = width / w
+    canvas = cv2.resize(image, (width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    ch, cw = canvas.shape[:2]
+    overlay = canvas.copy()
+    cv2.rectangle(overlay, (0, 0), (300, 28 + 22 * len(SHOWN)), (0, 0, 0), -1)
+    canvas = cv2.addWeighted(overlay, 0.55, canvas, 0.45, 0)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(canvas, f"{scene}  mood: {feats.mood}", (8, 20), font, 0.55, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    for i, name in enumerate(SHOWN):
+        y = 42 + 22 * i
+        value = feats.values[name]
+        frac = min(1.0, value / 50.0) if name == "stars" else min(1.0, max(0.0, value))
+        cv2.putText(canvas, f"{name}", (8, y), font, 0.45, (220, 220, 220), 1, cv2.LINE_AA)
+        cv2.rectangle(canvas, (120, y - 10), (120 + int(170 * frac), y), (80, 200, 255), -1)
+    for x, y, level in feats.arrays["star_points"]:
+        if level > 0:
+            cv2.circle(canvas, (int(x * cw), int(y * ch)), 8, (0, 255, 255), 1, cv2.LINE_AA)
+    if feats.values["motion"] > 0.02:
+        centre = (int(feats.values["motion_x"] * cw), int(feats.values["motion_y"] * ch))
+        cv2.drawMarker(canvas, centre, (0, 0, 255), cv2.MARKER_CROSS, 24, 2)
+    return canvas
+
+
+def show(canvas: np.ndarray) -> bool:
+    """Show the canvas; False when the user closed the window (or pressed q / Esc)."""
+    cv2.imshow(WINDOW, canvas)
+    key = cv2.waitKey(1) & 0xFF
+    if key in (ord("q"), 27):
+        return False
+    return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
+
+
+def close() -> None:
+    try:
+        cv2.destroyWindow(WINDOW)
+    except cv2.error:
+        pass

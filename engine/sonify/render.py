@@ -1,0 +1,464 @@
+"""``sonify render``: a photo, a folder of images or a video becomes a piece of music, as files.
+
+The live parts on a virtual clock (as ``offline.py``): the same analyzer, scene player, driver
+and scheduler, with a file source. A still picture is travelled (``capture/travel.py``) so the
+piece has a shape: an opening that grows louder as the eye closes in, a development over the
+picture's regions, and an ending that draws back out, softer and slower. A video is analysed
+frame by frame on its own timeline; each scene cut starts a new section (the scene's harmony
+starts afresh) and the cut's trigger sounds within one frame of it, so the WAV can be laid under
+the video.
+
+Outputs by extension: ``.mid`` (type 1, a track per voice), ``.wav`` (the built-in synth),
+``.png`` (a picture of the piece) and ``.json`` (the event list). The files are written only
+when the whole piece has rendered, all or nothing (``atomicio.staged``): each to a temporary
+file beside it, renamed into place only when every one of them was written, so a full disk
+leaves no file, partial or whole (``RenderWriteError``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sonify.atomicio import atomic_write, staged
+from sonify.capture import SourceError, open_source
+from sonify.capture.base import Source
+from sonify.capture.convert import is_image_path, read_image
+from sonify.capture.travel import Keyframe, TravelSource, window_at
+from sonify.driver import SceneDriver
+from sonify.events import (
+    ControlChange,
+    Event,
+    Note,
+    NoteOff,
+    NoteOn,
+    OscMessage,
+    PitchBend,
+    ProgramChange,
+)
+from sonify.features.analyzer import Analyzer, Features
+from sonify.outputs.base import Output
+from sonify.outputs.recording import RecordingOutput
+from sonify.scene import ScenePlayer, load_scene
+from sonify.timing.clock import ManualTime
+from sonify.timing.scheduler import Scheduler
+
+OUTPUT_KINDS = {".mid": "midi", ".midi": "midi", ".wav": "wav", ".png": "png", ".json": "json"}
+IMAGE_DEFAULT_S = 60.0
+TRAVEL_FPS = 15.0
+BLOCK_S = 0.01
+CURVES = (("brightness", (255, 255, 255)), ("warmth", (60, 140, 255)),
+          ("chroma", (200, 80, 255)), ("motion", (80, 220, 80)),
+          ("valence", (255, 200, 60)), ("arousal", (60, 60, 240)))
+
+
+class RenderError(Exception):
+    """A render that cannot be done as asked (exit status 2)."""
+
+
+@dataclass
+class RenderResult:
+    input: str
+    scene: str
+    seed: int
+    duration_s: float
+    tempo_bpm: float
+    notes: list[dict] = field(default_factory=list)
+    controls: list[dict] = field(default_factory=list)
+    osc: list[dict] = field(default_factory=list)
+    timeline: list[tuple[float, dict[str, float], str]] = field(default_factory=list)
+    sections: list[float] = field(default_factory=list)  # section start times
+    path: list[Keyframe] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    thumbnail: np.ndarray | None = None
+    elapsed_s: float = 0.0
+
+    def mood_spans(self) -> list[tuple[float, float, str]]:
+        """(start, end, label) of each stretch of one mood, merging stretches under 2 s."""
+        spans: list[list] = []
+        for t, _, label in self.timeline:
+            if spans and spans[-1][2] == label:
+                continue
+            if spans:
+                spans[-1][1] = t
+            spans.append([t, self.duration_s, label])
+        merged: list[list] = []
+        for s in spans:
+            if merged and (s[1] - s[0] < 2.0 or merged[-1][2] == s[2]):
+                merged[-1][1] = s[1]
+            else:
+                merged.append(s)
+        return [(a, b, c) for a, b, c in merged]
+
+
+def check_outputs(paths: list[str]) -> list[tuple[Path, str]]:
+    if not paths:
+        raise RenderError("render needs at least one -o OUT (.mid, .wav, .png or .json)")
+    out = []
+    for p in paths:
+        path = Path(p)
+        kind = OUTPUT_KINDS.get(path.suffix.lower())
+        if kind is None:
+            raise RenderError(f"cannot write {p!r}: the extension must be one of "
+                              f"{', '.join(OUTPUT_KINDS)}")
+        if not path.parent.exists() if str(path.parent) else False:
+            raise RenderError(f"cannot write {p!r}: the folder {str(path.parent)!r} does not exist")
+        out.append((path, kind))
+    return out
+
+
+def _video_length_s(path: str) -> float | None:
+    cap = cv2.VideoCapture(path)
+    try:
+        frames = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps = cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    if frames > 0 and fps and math.isfinite(fps) and fps > 0:
+        return float(frames / fps)
+    return None
+
+
+def open_input(spec: str, duration_s: float | None, seed: int
+               ) -> tuple[Source, float, np.ndarray | None, bool]:
+    """(source, duration, thumbnail or None, is_still) for a render input; SourceError when it
+    cannot be read."""
+    path = Path(spec)
+    if path.is_file() and is_image_path(spec):
+        image = read_image(spec)
+        if image is None:
+            raise SourceError(f"cannot read the image {spec!r}: the file is empty, truncated or "
+                              "not an image OpenCV can decode")
+        duration = duration_s or IMAGE_DEFAULT_S
+        src = TravelSource(image, duration_s=duration, fps=TRAVEL_FPS, seed=seed,
+                           name=path.name)
+        return src, duration, image, True
+    source = open_source(spec, realtime=False, loop=False, seed=seed)
+    if path.is_file():  # a video
+        length = duration_s or _video_length_s(spec)
+        if length is None:
+            raise RenderError(f"{spec!r} does not state its length: give --duration")
+        return source, length, None, False
+    if duration_s is not None:
+        return source, duration_s, None, False
+    if spec.lower().startswith("demo"):
+        return source, 30.0, None, False
+    with source:  # a folder or glob: its images at the sequence rate
+        count = sum(1 for _ in source)
+    return open_source(spec, realtime=False, loop=False, seed=seed), count / source.fps, None, False
+
+
+class _Arc:
+    """The piece's dynamics over a still picture: velocity swells through the opening, holds,
+    and fades through the ending, where the tempo also slows (a ritardando)."""
+
+    def __init__(self, duration_s: float, opening: float = 0.15) -> None:
+        self.duration_s = duration_s
+        self.t_open = opening * duration_s
+        self.t_end = (1 - opening) * duration_s
+
+    def level(self, t: float) -> float:
+        if t < self.t_open:
+            return 0.55 + 0.45 * t / self.t_open
+        if t > self.t_end:
+            return 1.0 - 0.45 * (t - self.t_end) / (self.duration_s - self.t_end)
+        return 1.0
+
+    def tempo_scale(self, t: float) -> float:
+        if t > self.t_end:
+            return 1.0 - 0.2 * min(1.0, (t - self.t_end) / (self.duration_s - self.t_end))
+        return 1.0
+
+    def transform(self, events: list[Event]) -> list[Event]:
+        out: list[Event] = []
+        for ev in events:
+            if isinstance(ev, Note):
+                ev = replace(ev, velocity=max(1, min(127, round(ev.velocity * self.level(ev.t)))))
+            out.append(ev)
+        return out
+
+
+def _make_outputs(files: list[tuple[Path, str]], duration_s: float
+                  ) -> tuple[list[Output], RecordingOutput]:
+    """The WAV renderers and the recording every other file is made from (the .mid too:
+    a render's events are in memory anyway, so nothing is spooled beside the target)."""
+    outputs: list[Output] = []
+    for path, kind in files:
+        if kind == "wav":
+            from sonify.outputs.synth import WavRenderer
+
+            outputs.append(WavRenderer(path, start_s=0.0, duration_s=duration_s))
+    recording = RecordingOutput()
+    outputs.append(recording)
+    return outputs, recording
+
+
+def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
+           duration_s: float | None = None, tempo_bpm: float | None = None, seed: int = 0,
+           progress: Callable[[float, float], None] | None = None) -> RenderResult:
+    """Render ``spec`` into every file of ``out_paths``; see the module docstring."""
+    started = time.perf_counter()
+    files = check_outputs(out_paths)
+    if tempo_bpm is not None and not 20 <= tempo_bpm <= 300:
+        raise RenderError(f"--tempo must be 20..300 BPM, got {tempo_bpm:g}")
+    if duration_s is not None and not 0 < duration_s <= 3600:
+        raise RenderError(f"--duration must be more than 0 and at most 3600 s, got {duration_s:g}")
+    scene_obj = load_scene(scene)
+    source, duration, still, is_still = open_input(spec, duration_s, seed)
+    player = ScenePlayer(scene_obj, seed=seed)
+    outputs, recording = _make_outputs(files, duration)
+    clock = ManualTime(0.0)
+    scheduler = Scheduler(outputs, clock)
+    arc = _Arc(duration) if is_still else None
+    driver = SceneDriver(player, scheduler, 0.0, tempo_bpm=tempo_bpm,
+                         tempo_scale=arc.tempo_scale if arc else None,
+                         transform=arc.transform if arc else None)
+    result = RenderResult(spec, scene_obj.name, seed, duration, driver.tempo.bpm,
+                          thumbnail=still, sections=[0.0])
+    if isinstance(source, TravelSource):
+        result.path = source.keyframes
+    analyzer = Analyzer()
+    features: Features | None = None
+    onsets: set[str] = set()
+    section = 0
+    with source:
+        frames = iter(source)
+        frame = next(frames, None)
+        if frame is None:
+            raise SourceError(f"no frame could be read from {spec!r}")
+        if result.thumbnail is None:
+            result.thumbnail = frame.image.copy()
+        t = 0.0
+        next_progress = 0.0
+        while t < duration - 1e-9:
+            cut = False
+            while frame is not None and frame.t <= t:
+                features = analyzer.analyze(frame)
+                result.timeline.append((frame.t, {k: features.values[k] for k, _ in CURVES},
+                                        features.mood))
+                for name in ("motion_onset", "cut_onset", "stars_onset"):
+                    if features.raw[name]:
+                        onsets.add(name)
+                cut = cut or bool(features.raw["cut_onset"])
+                frame = next(frames, None)
+            t_next = min(t + BLOCK_S, duration)
+            driver.advance(features, sorted(onsets), t_next, t_next)
+            onsets.clear()
+            if cut and not is_still and t > 0.5:
+                # a new shot: a new section, the scene's harmony starts afresh
+                section += 1
+                result.sections.append(t)
+                driver.switch(ScenePlayer(scene_obj, seed=seed + section), t_next)
+            scheduler.run_until(t_next)
+            t = t_next
+            if progress is not None and t >= next_progress:
+                progress(t, duration)
+                next_progress = t + duration / 200
+    scheduler.stop(panic=True)
+    _collect(result, recording)
+    result.files = [str(p) for p in _write_files(files, outputs, recording, result, duration)]
+    result.elapsed_s = time.perf_counter() - started
+    if progress is not None:
+        progress(duration, duration)
+    return result
+
+
+def _collect(result: RenderResult, recording: RecordingOutput) -> None:
+    starts: dict[int, NoteOn] = {}
+    for ev in recording.events:
+        if isinstance(ev, NoteOn):
+            starts[ev.note_id] = ev
+        elif isinstance(ev, NoteOff) and ev.note_id in starts:
+            on = starts.pop(ev.note_id)
+            result.notes.append({"t": round(on.t, 6), "duration_s": round(ev.t - on.t, 6),
+                                 "channel": on.channel + 1, "pitch": on.pitch,
+                                 "velocity": on.velocity, "voice": on.voice})
+        elif isinstance(ev, ControlChange):
+            result.controls.append({"t": round(ev.t, 6), "channel": ev.channel + 1,
+                                    "control": ev.control, "value": ev.value, "voice": ev.voice})
+        elif isinstance(ev, PitchBend):
+            result.controls.append({"t": round(ev.t, 6), "channel": ev.channel + 1,
+                                    "pitch_bend": ev.value, "voice": ev.voice})
+        elif isinstance(ev, ProgramChange):
+            result.controls.append({"t": round(ev.t, 6), "channel": ev.channel + 1,
+                                    "program": ev.program + 1, "voice": ev.voice})
+        elif isinstance(ev, OscMessage):
+            result.osc.append({"t": round(ev.t, 6), "address": ev.address,
+                               "args": list(ev.args)})
+    result.notes.sort(key=lambda n: (n["t"], n["channel"], n["pitch"]))
+
+
+def to_json(result: RenderResult) -> dict:
+    return {
+        "input": result.input, "scene": result.scene, "seed": result.seed,
+        "duration_s": round(result.duration_s, 6), "tempo_bpm": round(result.tempo_bpm, 3),
+        "sections": [round(s, 6) for s in result.sections],
+        "mood": [{"t0": round(a, 3), "t1": round(b, 3), "label": c}
+                 for a, b, c in result.mood_spans()],
+        "path": [{"t": round(k.t, 3), "cx": round(k.cx, 4), "cy": round(k.cy, 4),
+                  "size": round(k.size, 4)} for k in result.path],
+        "notes": result.notes, "controls": result.controls, "osc": result.osc,
+    }
+
+
+class RenderWriteError(RenderError):
+    """An output file could not be written (a full or read-only disk): none was (exit 1)."""
+
+
+def _write_files(files: list[tuple[Path, str]], outputs: list[Output],
+                 recording: RecordingOutput, result: RenderResult,
+                 duration_s: float) -> list[Path]:
+    """Write every output file, all or nothing: each goes to a temporary file beside it
+    first, and only when all of them are written are they renamed into place."""
+    from sonify.outputs.smf import encode_midi_file
+    from sonify.outputs.synth import WavRenderer
+
+    wavs = {out.path: out for out in outputs if isinstance(out, WavRenderer)}
+    with staged() as batch:
+        try:
+            for path, kind in files:
+                if kind == "wav":  # written into the batch
+                    wavs[path].save(end_s=duration_s)
+                elif kind == "midi":
+                    atomic_write(path, encode_midi_file(recording.events, start_s=0.0,
+                                                        end_s=duration_s))
+                elif kind == "json":
+                    atomic_write(path, json.dumps(to_json(result), indent=1).encode())
+                elif kind == "png":
+                    ok, png = cv2.imencode(".png", draw_piece(result))
+                    if not ok:
+                        raise RenderError(f"could not encode {path}")
+                    atomic_write(path, png.tobytes())
+            return batch.commit()
+        except OSError as exc:
+            raise RenderWriteError(f"{_write_error(exc)}; no output file was written") from exc
+        finally:
+            for out in outputs:
+                if not isinstance(out, WavRenderer):  # a WAV renderer's close would write
+                    out.close()
+
+
+def _write_error(exc: OSError) -> str:
+    if exc.filename is not None:
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
+    return str(exc) if str(exc).startswith("cannot") else f"cannot write the output: {exc}"
+
+
+# -- the picture of the piece -----------------------------------------------------------------
+
+def _voice_colour(i: int) -> tuple[int, int, int]:
+    hue = (i * 47) % 180
+    hsv = np.array([[[hue, 170, 255]]], np.uint8)
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
+def draw_piece(result: RenderResult, width: int = 1600) -> np.ndarray:
+    """Thumbnail with the travel path, feature curves over time, and the piano roll."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    margin = 60
+    plot_w = width - 2 * margin
+    thumb_h = 300
+    curves_h = 220  # the feature curves; their legend sits just above
+    roll_h = 360
+    height = 40 + thumb_h + 40 + curves_h + 30 + roll_h + 50
+    img = np.full((height, width, 3), 24, np.uint8)
+    dur = max(result.duration_s, 1e-6)
+
+    def x_of(t: float) -> int:
+        return margin + int(plot_w * min(max(t / dur, 0.0), 1.0))
+
+    title = (f"{Path(result.input).name}  |  scene {result.scene}  |  {result.duration_s:.1f} s"
+             f"  |  {len(result.notes)} notes  |  seed {result.seed}")
+    cv2.putText(img, title, (margin, 28), font, 0.7, (230, 230, 230), 1, cv2.LINE_AA)
+    # thumbnail and path
+    y0 = 40
+    if result.thumbnail is not None:
+        th = result.thumbnail
+        scale = thumb_h / th.shape[0]
+        tw = min(int(th.shape[1] * scale), width // 2)
+        thumb = cv2.resize(th, (tw, thumb_h), interpolation=cv2.INTER_AREA)
+        img[y0:y0 + thumb_h, margin:margin + tw] = thumb
+        if result.path:
+            pts = []
+            steps = 200
+            for k in range(steps + 1):
+                w = window_at(result.path, dur * k / steps)
+                pts.append((margin + int(w.cx * tw), y0 + int(w.cy * thumb_h)))
+            cv2.polylines(img, [np.array(pts, np.int32)], False, (0, 255, 255), 2, cv2.LINE_AA)
+            for key in result.path:
+                hw, hh = key.size * tw / 2, key.size * thumb_h / 2
+                cx, cy = margin + key.cx * tw, y0 + key.cy * thumb_h
+                cv2.rectangle(img, (int(cx - hw), int(cy - hh)), (int(cx + hw), int(cy + hh)),
+                              (0, 200, 255), 1, cv2.LINE_AA)
+            cv2.circle(img, pts[0], 6, (80, 255, 80), -1, cv2.LINE_AA)
+        tx = margin + tw + 30
+        spans = result.mood_spans()
+        cv2.putText(img, "mood over time", (tx, y0 + 24), font, 0.6, (220, 220, 220), 1,
+                    cv2.LINE_AA)
+        for i, (a, b, label) in enumerate(spans[:10]):
+            cv2.putText(img, f"{a:6.1f} - {b:6.1f} s  {label}", (tx, y0 + 54 + 24 * i), font,
+                        0.55, (200, 200, 200), 1, cv2.LINE_AA)
+    # feature curves
+    y1 = y0 + thumb_h + 40
+    cv2.rectangle(img, (margin, y1), (margin + plot_w, y1 + curves_h), (60, 60, 60), 1)
+    for s in result.sections[1:]:
+        cv2.line(img, (x_of(s), y1), (x_of(s), y1 + curves_h + 30 + roll_h), (90, 90, 160), 1)
+    for j, (name, colour) in enumerate(CURVES):
+        pts = [(x_of(t), y1 + curves_h - int(curves_h * min(max(v[name], 0.0), 1.0)))
+               for t, v, _ in result.timeline]
+        if len(pts) > 1:
+            cv2.polylines(img, [np.array(pts, np.int32)], False, colour, 1, cv2.LINE_AA)
+        cv2.putText(img, name, (margin + 130 * j, y1 - 8), font, 0.5, colour, 1, cv2.LINE_AA)
+    # piano roll
+    y2 = y1 + curves_h + 30
+    cv2.rectangle(img, (margin, y2), (margin + plot_w, y2 + roll_h), (60, 60, 60), 1)
+    if result.notes:
+        lo = min(n["pitch"] for n in result.notes) - 1
+        hi = max(n["pitch"] for n in result.notes) + 1
+        row = roll_h / max(1, hi - lo + 1)
+        voices = sorted({n["voice"] for n in result.notes})
+        colour_of = {v: _voice_colour(i) for i, v in enumerate(voices)}
+        for n in result.notes:
+            x_a, x_b = x_of(n["t"]), max(x_of(n["t"] + n["duration_s"]), x_of(n["t"]) + 1)
+            y_b = y2 + roll_h - int((n["pitch"] - lo) * row)
+            y_a = y_b - max(1, int(row))
+            cv2.rectangle(img, (x_a, y_a), (x_b, y_b), colour_of[n["voice"]], -1)
+        for i, v in enumerate(voices[:10]):
+            cv2.putText(img, v or "-", (margin + 10 + 150 * i, y2 + roll_h + 22), font, 0.5,
+                        colour_of[v], 1, cv2.LINE_AA)
+    for k in range(0, int(dur) + 1, max(1, int(dur // 10) or 1)):
+        cv2.putText(img, f"{k}s", (x_of(k) - 8, height - 8), font, 0.45, (150, 150, 150), 1,
+                    cv2.LINE_AA)
+    return img
+
+
+def summary(result: RenderResult) -> str:
+    moods = ", ".join(f"{label} {a:.0f}-{b:.0f} s" for a, b, label in result.mood_spans())
+    speed = result.duration_s / result.elapsed_s if result.elapsed_s > 0 else 0.0
+    lines = [f"rendered {result.duration_s:.1f} s of {result.scene} from {result.input} in "
+             f"{result.elapsed_s:.1f} s ({speed:.0f}x real time)",
+             f"  notes: {len(result.notes)} ({len({n['voice'] for n in result.notes})} voices), "
+             f"sections: {len(result.sections)}",
+             f"  mood: {moods or '-'}"]
+    lines += [f"  wrote {f}" for f in result.files]
+    return "\n".join(lines)
+
+
+def progress_bar(stream: object = sys.stderr) -> Callable[[float, float], None]:
+    def show(t: float, total: float) -> None:
+        frac = 0.0 if total <= 0 else min(1.0, t / total)
+        bar = "#" * int(30 * frac)
+        print(f"\r[{bar:<30}] {100 * frac:3.0f}%  {t:6.1f}/{total:.1f} s", end="",
+              file=stream, flush=True)  # type: ignore[call-overload]
+        if frac >= 1.0:
+            print(file=stream)  # type: ignore[call-overload]
+    return show

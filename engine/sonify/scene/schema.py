@@ -1,0 +1,725 @@
+"""Scene files: TOML validated into immutable models, with errors that say file, key and fix.
+
+A scene is data, never code: ``tomllib`` reads it, pydantic checks it (unknown keys are errors,
+every error is reported at once), and nothing in it is evaluated. ``load_scene("gallery")`` finds
+a scene by name; ``load_scene("my/scene.toml")`` reads a file. See ``scenes/README.md`` for the
+format, and ``sonify.scene.mapping`` for the mapping primitives.
+
+Names are looked up in order in: ``$SONIFY_SCENES`` (one or more folders, ``os.pathsep``
+separated) and the shipped ``scenes/`` folder (``sonify.resources.shipped``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from sonify import tomlfile
+from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES
+from sonify.music import rhythm as rh
+from sonify.music import theory
+from sonify.resources import shipped
+from sonify.scene.mapping import (
+    PARAM_PREFIX,
+    FeatureName,
+    LengthMapping,
+    Mapping,
+    PitchMapping,
+    RootChoice,
+    ScaleChoice,
+    SceneModel,
+    StepsMapping,
+    TempoMapping,
+    UnitMapping,
+    VelocityMapping,
+)
+
+SCENES_ENV = "SONIFY_SCENES"
+ONSETS: tuple[str, ...] = ("cut_onset", "motion_onset", "stars_onset")
+VOICE_KINDS: tuple[str, ...] = ("notes", "chords", "sparkle", "scan", "drums")
+
+GM_DRUMS: dict[str, int] = {
+    "kick": 36, "kick2": 35, "rim": 37, "snare": 38, "clap": 39, "snare2": 40,
+    "tom_low": 45, "hat": 42, "pedal_hat": 44, "tom_mid": 47, "open_hat": 46, "crash": 49,
+    "tom_high": 50, "ride": 51, "ride_bell": 53, "tambourine": 54, "cowbell": 56,
+    "shaker": 70, "claves": 75, "wood_block": 76, "triangle": 81,
+}
+"""General MIDI percussion (channel 10) by name."""
+
+
+class SceneError(Exception):
+    """A scene that cannot be loaded: the message names the file, each bad key and the fix."""
+
+
+# -- field types ----------------------------------------------------------------------------------
+
+def _pitch(v: Any) -> Any:
+    if isinstance(v, (str, int)) and not isinstance(v, bool):
+        try:
+            return theory.parse_note(v)
+        except theory.TheoryError as exc:
+            raise ValueError(str(exc)) from None
+    return v
+
+
+def _osc_address(v: str) -> str:
+    if not v.startswith("/") or any(c in v for c in " #*,?[]{}"):
+        raise ValueError(f"not an OSC address: {v!r} (start with '/', e.g. \"/sonify/lead\"; "
+                         "no spaces or # * , ? [ ] { })")
+    return v
+
+
+def _steps(v: str) -> str:
+    try:
+        rh.parse_steps(v)
+    except rh.RhythmError as exc:
+        raise ValueError(str(exc)) from None
+    return v
+
+
+def _numeral(v: str) -> str:
+    try:
+        return theory.check_numeral(v)
+    except theory.TheoryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _drum(v: Any) -> Any:
+    if isinstance(v, str):
+        if v in GM_DRUMS:
+            return GM_DRUMS[v]
+        raise ValueError(f"unknown drum {v!r}: one of {', '.join(GM_DRUMS)}, or a MIDI note "
+                         "number 0..127")
+    return v
+
+
+Channel = Annotated[int, Field(ge=1, le=16)]
+Pitch = Annotated[int, BeforeValidator(_pitch), Field(ge=0, le=127)]
+Program = Annotated[int, Field(ge=1, le=128)]
+OscAddress = Annotated[str, AfterValidator(_osc_address)]
+StepPattern = Annotated[str, AfterValidator(_steps)]
+Numeral = Annotated[str, AfterValidator(_numeral)]
+DrumSound = Annotated[int, BeforeValidator(_drum), Field(ge=0, le=127)]
+Velocity = Annotated[int, Field(ge=1, le=127)]
+
+
+def _m(cls: type[Mapping], data: Any) -> Any:
+    return cls.model_validate(data)
+
+
+# -- tempo, key, harmony --------------------------------------------------------------------------
+
+class TempoSpec(SceneModel):
+    """``bpm``: a number or a mapping (e.g. motion -> 90..140 with smoothing); the tempo moves in
+    steps of ``step_bpm`` so a slowly drifting feature does not re-time the grid every block."""
+
+    bpm: TempoMapping = _m(TempoMapping, 96)
+    step_bpm: Annotated[float, Field(ge=0.0, le=20.0)] = 0.5
+
+
+class KeySpec(SceneModel):
+    """``root``: a note name (C, F#, Bb) or a choice by feature; ``scale``: a scale name or a
+    choice by feature (``sonify.music.theory.SCALES``). A new key takes effect at the next
+    chord change, so a chord never changes key half-way."""
+
+    root: RootChoice = RootChoice.model_validate("C")
+    scale: ScaleChoice = ScaleChoice.model_validate("major")
+
+
+class HarmonySpec(SceneModel):
+    """Chord progressions as roman numerals, one per mood label (``default`` for the others);
+    a chord lasts ``bars_per_chord`` bars of ``beats_per_bar`` beats. The progression follows the
+    mood but switches only when the current one has played through."""
+
+    progressions: dict[str, list[Numeral]] = {"default": ["I"]}
+    beats_per_bar: Annotated[int, Field(ge=1, le=16)] = 4
+    bars_per_chord: Annotated[int, Field(ge=1, le=16)] = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> HarmonySpec:
+        allowed = (*MOOD_LABELS, "default")
+        bad = [k for k in self.progressions if k not in allowed]
+        if bad:
+            raise ValueError(f"progressions for {', '.join(repr(b) for b in bad)}: the keys must "
+                             f"be mood labels or default: {', '.join(allowed)}")
+        empty = [k for k, v in self.progressions.items() if not v]
+        if empty:
+            raise ValueError(f"empty progression for {', '.join(empty)}")
+        if not self.progressions:
+            raise ValueError("give at least one progression, e.g. default = [\"I\", \"IV\"]")
+        return self
+
+
+# -- rhythm ---------------------------------------------------------------------------------------
+
+class EuclidSpec(SceneModel):
+    """E(pulses, steps) rotated ``rotate`` steps later; ``pulses`` may follow a feature."""
+
+    pulses: StepsMapping
+    steps: Annotated[int, Field(ge=1, le=64)] = 16
+    rotate: int = 0
+
+
+class Rhythm(SceneModel):
+    """When a voice plays: ``steps`` (a pattern such as "x..x..x.", X accented) or ``euclid``,
+    one step every ``step_beats`` beats, looping, aligned to beat 0."""
+
+    steps: StepPattern | None = None
+    euclid: EuclidSpec | None = None
+    step_beats: Annotated[float, Field(ge=1 / 64, le=64)] = 0.25
+
+    @model_validator(mode="after")
+    def _check(self) -> Rhythm:
+        if (self.steps is None) == (self.euclid is None):
+            raise ValueError("give either 'steps' (e.g. \"x..x..x.\") or 'euclid' (e.g. "
+                             "{ pulses = 3, steps = 8 })")
+        return self
+
+
+# -- voices ---------------------------------------------------------------------------------------
+
+class VoiceBase(SceneModel):
+    name: Annotated[str, Field(min_length=1)]
+    channel: Channel | None = None
+    osc: OscAddress | None = None
+    rhythm: Rhythm | None = None
+    swing: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0
+    humanise_ms: Annotated[float, Field(ge=0.0, le=50.0)] = 0.0
+    humanise_velocity: Annotated[int, Field(ge=0, le=40)] = 0
+    velocity: VelocityMapping = _m(VelocityMapping, 80)
+    accent: Annotated[int, Field(ge=0, le=64)] = 20
+    length_beats: LengthMapping | None = None
+    density: UnitMapping = _m(UnitMapping, 1.0)
+    register_: tuple[Pitch, Pitch] = Field(default=(36, 96), alias="register")
+    program: Program | None = None
+    mute: bool = False
+
+    @model_validator(mode="after")
+    def _check_base(self) -> VoiceBase:
+        if self.channel is None and self.osc is None:
+            raise ValueError("give a MIDI 'channel' (1..16), an 'osc' address, or both")
+        if self.register_[1] - self.register_[0] < 12:
+            raise ValueError(f"register {list(self.register_)} must span at least an octave "
+                             "(low, high as MIDI numbers or names such as \"C3\")")
+        if self.program is not None and self.channel is None:
+            raise ValueError("'program' needs a MIDI 'channel'")
+        return self
+
+
+class NotesVoice(VoiceBase):
+    """A melodic line: ``pitch`` gives its centre (default: warmth -> register, so warm colours
+    play higher), and it wanders up to ``spread_steps`` scale steps around it."""
+
+    kind: Literal["notes"]
+    pitch: PitchMapping = _m(PitchMapping, {"feature": "warmth", "out": [48, 84]})
+    spread_steps: StepsMapping = _m(StepsMapping, 2)
+
+
+class ChordsVoice(VoiceBase):
+    """The current chord of the harmony, voiced near ``pitch`` with smooth voice leading;
+    without a ``rhythm``, one chord per chord change, held."""
+
+    kind: Literal["chords"]
+    pitch: PitchMapping = _m(PitchMapping, 60)
+    register_: tuple[Pitch, Pitch] = Field(default=(48, 79), alias="register")
+
+
+class SparkleVoice(VoiceBase):
+    """Bright points (``star_points``) as short notes: the more stars, the more notes per step
+    (up to ``max_notes``); a point's x sets when it plays within the step, its height the pitch
+    (from ``pitch`` at the bottom of the picture to ``span_semitones`` above at the top), its
+    level the velocity."""
+
+    kind: Literal["sparkle"]
+    pitch: PitchMapping = _m(PitchMapping, 72)
+    span_semitones: Annotated[int, Field(ge=1, le=60)] = 24
+    max_notes: Annotated[int, Field(ge=1, le=16)] = 4
+    register_: tuple[Pitch, Pitch] = Field(default=(60, 108), alias="register")
+
+
+class ScanVoice(VoiceBase):
+    """The coarse luma grid, one column per step from left to right: each row whose cell is at
+    least ``threshold`` bright plays (bottom row at ``pitch``, each row up one scale step
+    higher), brighter cells louder; dark cells are silent."""
+
+    kind: Literal["scan"]
+    pitch: PitchMapping = _m(PitchMapping, 48)
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
+    max_notes: Annotated[int, Field(ge=1, le=8)] = 8
+
+
+class DrumPart(SceneModel):
+    """One drum sound (a GM name such as kick, snare, hat, or a note number) on its own rhythm."""
+
+    sound: DrumSound
+    rhythm: Rhythm
+    velocity: VelocityMapping = _m(VelocityMapping, 100)
+    density: UnitMapping = _m(UnitMapping, 1.0)
+
+
+class DrumsVoice(VoiceBase):
+    """Percussion: several parts on one channel (10, General MIDI drums, by default); the
+    voice's ``density`` scales every part's, and its ``velocity`` every part's velocity
+    (127, the default, plays them as written)."""
+
+    kind: Literal["drums"]
+    channel: Channel | None = 10
+    velocity: VelocityMapping = _m(VelocityMapping, 127)
+    parts: list[DrumPart] = Field(min_length=1, max_length=32)
+
+
+Voice = Annotated[
+    NotesVoice | ChordsVoice | SparkleVoice | ScanVoice | DrumsVoice,
+    Field(discriminator="kind"),
+]
+
+
+# -- controls, triggers, streams ------------------------------------------------------------------
+
+class ControlSpec(Mapping):
+    """A continuous control: the mapping keys inline plus a target (``cc``, ``pitch_bend`` or
+    ``osc``), sent ``rate_hz`` times a second and only when its value changes. ``out`` defaults
+    to the target's full range (0..127, -8192..8191, 0..1)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    cc: Annotated[int, Field(ge=0, le=119)] | None = None
+    pitch_bend: bool = False
+    osc: OscAddress | None = None
+    channel: Channel | None = None
+    rate_hz: Annotated[float, Field(ge=1.0, le=200.0)] = 60.0
+
+    @model_validator(mode="after")
+    def _check_target(self) -> ControlSpec:
+        targets = [t for t, on in (("cc", self.cc is not None), ("pitch_bend", self.pitch_bend),
+                                   ("osc", self.osc is not None)) if on]
+        if len(targets) != 1:
+            raise ValueError("give exactly one target: cc = <0..119>, pitch_bend = true or "
+                             f"osc = \"/address\" (got {', '.join(targets) or 'none'})")
+        if targets[0] != "osc" and self.channel is None:
+            raise ValueError(f"a {targets[0]} control needs a MIDI 'channel' (1..16)")
+        lo, hi = {"cc": (0, 127), "pitch_bend": (-8192, 8191), "osc": (-1e9, 1e9)}[targets[0]]
+        for v in ([self.value] if self.value is not None else []) + list(self.out or ()):
+            if not lo <= v <= hi:
+                raise ValueError(f"{targets[0]} value {v:g} is outside {lo:g}..{hi:g}")
+        return self
+
+
+class TriggerNote(SceneModel):
+    channel: Channel
+    pitch: Pitch
+    velocity: Velocity = 100
+    length_beats: Annotated[float, Field(ge=0.01, le=64)] = 1.0
+
+
+class TriggerCC(SceneModel):
+    channel: Channel
+    cc: Annotated[int, Field(ge=0, le=127)]
+    value: Annotated[int, Field(ge=0, le=127)]
+
+
+class TriggerOsc(SceneModel):
+    address: OscAddress
+    args: list[int | float | str | bool] = []
+
+
+class TriggerSpec(SceneModel):
+    """On an onset (``on``), play a note, send a CC and/or an OSC message, at once."""
+
+    on: Literal["cut_onset", "motion_onset", "stars_onset"]
+    note: TriggerNote | None = None
+    cc: TriggerCC | None = None
+    osc: TriggerOsc | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TriggerSpec:
+        if self.note is None and self.cc is None and self.osc is None:
+            raise ValueError("give what to send: note = {...}, cc = {...} and/or osc = {...}")
+        return self
+
+
+class StreamSpec(SceneModel):
+    """Every scalar feature (or those listed) streamed as it is, normalised to 0..1 by its
+    registry range: as OSC floats at ``<osc_prefix>/<name>`` and/or as CCs ``cc_first``,
+    ``cc_first + 1``, ... on ``cc_channel`` in registry order; the mood label as an OSC string at
+    ``mood_osc``. Sent ``rate_hz`` times a second, each only when it changes."""
+
+    features: list[FeatureName] | None = None
+    osc_prefix: str = "/feature"
+    cc_channel: Channel | None = None
+    cc_first: Annotated[int, Field(ge=0, le=119)] = 20
+    rate_hz: Annotated[float, Field(ge=1.0, le=200.0)] = 60.0
+    mood_osc: str = "/mood"
+
+    @model_validator(mode="after")
+    def _check(self) -> StreamSpec:
+        if self.osc_prefix:
+            _osc_address(self.osc_prefix)
+        if self.mood_osc:
+            _osc_address(self.mood_osc)
+        n = len(self.names())
+        if self.cc_channel is not None and self.cc_first + n - 1 > 119:
+            raise ValueError(f"{n} features from CC {self.cc_first} run past CC 119: start at "
+                             f"{120 - n} or lower")
+        return self
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.features) if self.features is not None else SCALAR_NAMES
+
+
+# -- live parameters ------------------------------------------------------------------------------
+
+class ParamSpec(SceneModel):
+    """A live parameter: ``[params.intensity] min = 0, max = 1, value = 0.5``. A performer sets it
+    (``/sonify/param/intensity 0.8``, a MIDI knob); mappings read it as
+    ``feature = "param:intensity"``, normalised to 0..1 over ``min``..``max``."""
+
+    # finite: an infinite bound has no middle to start at and nothing to normalise over
+    min: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    max: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None  # default: the middle
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ParamSpec:
+        if not math.isfinite(self.max - self.min):
+            raise ValueError(f"'min' ({self.min:g}) and 'max' ({self.max:g}) are too far apart "
+                             "to scale between: keep the range within ±1e300")
+        if not self.min < self.max:
+            raise ValueError(f"'min' ({self.min:g}) must be below 'max' ({self.max:g})")
+        if self.value is not None and not self.min <= self.value <= self.max:
+            raise ValueError(f"'value' {self.value:g} is outside {self.min:g}..{self.max:g}")
+        return self
+
+    @property
+    def start(self) -> float:
+        return self.value if self.value is not None else 0.5 * (self.min + self.max)
+
+    def normalise(self, value: float) -> float:
+        u = (value - self.min) / (self.max - self.min)
+        return 0.0 if u < 0.0 else 1.0 if u > 1.0 else u
+
+
+def _param_refs(node: Any) -> set[str]:
+    """Every ``param:<name>`` a scene's mappings and choices read."""
+    found: set[str] = set()
+    if isinstance(node, BaseModel):
+        feature = getattr(node, "feature", None)
+        if isinstance(feature, str) and feature.startswith(PARAM_PREFIX):
+            found.add(feature[len(PARAM_PREFIX):])
+        for name in type(node).model_fields:
+            found |= _param_refs(getattr(node, name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            found |= _param_refs(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            found |= _param_refs(item)
+    return found
+
+
+# -- what a scene may cost -----------------------------------------------------------------------
+
+# A scene is rendered on the music thread every block, so its cost is bounded at load: a
+# 200-voice scene once ran the engine at 4 fps with seconds of lateness. Rendering costs about
+# 10-30 us per note here (2 cores), so 1,000 notes a second is a few per cent of a core; it is
+# also more than a DIN MIDI cable carries (about 1,000 messages a second). The shipped scenes
+# peak at 1-50 notes a second by this estimate (``peak_notes_per_s``).
+MAX_VOICES = 32
+MAX_CONTROLS = 64
+MAX_TRIGGERS = 64
+MAX_NOTES_PER_S = 1000.0  # at the scene's fastest tempo, every step that may play playing
+MAX_CONTROL_RATE_HZ = 2000.0  # sum of the controls' and the stream's rate_hz
+CHORD_NOTES_MAX = 5  # the most notes a chord voice plays at once
+
+
+def _highest(m: Mapping) -> float:
+    """The largest value a mapping can give (its constant, its ``out`` range, else its bounds)."""
+    if m.value is not None:
+        return float(m.value)
+    if m.out is not None:
+        return float(max(m.out))
+    return float(m.BOUNDS[1])
+
+
+def _steps_per_beat(r: Rhythm) -> float:
+    """Notes per beat the rhythm may play at most (its hits per step times steps per beat)."""
+    if r.steps is not None:
+        share = sum(c in "xX" for c in r.steps) / max(1, len(r.steps))
+    else:
+        assert r.euclid is not None
+        share = min(1.0, _highest(r.euclid.pulses) / r.euclid.steps)
+    return share / r.step_beats
+
+
+def peak_notes_per_s(scene: Scene) -> float:
+    """An upper bound on the notes a second ``scene`` plays, at its fastest tempo."""
+    beats_per_s = _highest(scene.tempo.bpm) / 60.0
+    slot_beats = scene.harmony.beats_per_bar * scene.harmony.bars_per_chord
+    total = 0.0
+    for v in scene.voices:
+        if isinstance(v, DrumsVoice):
+            total += sum(_steps_per_beat(p.rhythm) for p in v.parts) * beats_per_s
+            continue
+        per_step = {"notes": 1, "chords": CHORD_NOTES_MAX}.get(v.kind, getattr(v, "max_notes",
+                                                                              1))
+        step_beats = {"notes": 1.0, "chords": slot_beats, "sparkle": 0.5, "scan": 0.5}[v.kind]
+        rhythm = v.rhythm or Rhythm(steps="x", step_beats=step_beats)
+        total += per_step * _steps_per_beat(rhythm) * beats_per_s
+    return total
+
+
+def check_cost(scene: Scene) -> None:
+    """ValueError naming what is over the limit, and the limit (see ``MAX_*`` above)."""
+    problems = []
+    if len(scene.voices) > MAX_VOICES:
+        problems.append(f"{len(scene.voices)} voices (at most {MAX_VOICES})")
+    if len(scene.controls) > MAX_CONTROLS:
+        problems.append(f"{len(scene.controls)} controls (at most {MAX_CONTROLS})")
+    if len(scene.triggers) > MAX_TRIGGERS:
+        problems.append(f"{len(scene.triggers)} triggers (at most {MAX_TRIGGERS})")
+    rate = sum(c.rate_hz for c in scene.controls) + (scene.stream.rate_hz if scene.stream else 0)
+    if rate > MAX_CONTROL_RATE_HZ:
+        problems.append(f"controls sent {rate:g} times a second in all (at most "
+                        f"{MAX_CONTROL_RATE_HZ:g}: lower their rate_hz)")
+    if not problems:  # the note rate only means something for a scene of sane size
+        notes = peak_notes_per_s(scene)
+        if notes > MAX_NOTES_PER_S:
+            problems.append(f"up to {notes:.0f} notes a second at its fastest tempo (at most "
+                            f"{MAX_NOTES_PER_S:g}: fewer voices, longer step_beats or sparser "
+                            f"rhythms)")
+    if problems:
+        raise ValueError("the scene costs more than the engine plays in real time: "
+                         + "; ".join(problems))
+
+
+# -- the scene ------------------------------------------------------------------------------------
+
+class Scene(SceneModel):
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    tempo: TempoSpec = TempoSpec()
+    key: KeySpec = KeySpec()
+    harmony: HarmonySpec = HarmonySpec()
+    voices: list[Voice] = []
+    controls: list[ControlSpec] = []
+    triggers: list[TriggerSpec] = []
+    stream: StreamSpec | None = None
+    params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], ParamSpec] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> Scene:
+        missing = sorted(_param_refs(self) - set(self.params))
+        if missing:
+            raise ValueError(f"mappings read undeclared parameters {', '.join(missing)}: declare "
+                             f"each under [params.<name>] with min, max and value")
+        for what, names in (("voice", [v.name for v in self.voices]),
+                            ("control", [c.name for c in self.controls])):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{what} names must be unique: {', '.join(dup)} repeated")
+        check_cost(self)
+        return self
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+def scene_dirs() -> list[Path]:
+    """Where scene names are looked up, in order."""
+    dirs = [Path(p) for p in os.environ.get(SCENES_ENV, "").split(os.pathsep) if p]
+    dirs.append(shipped("scenes"))
+    return dirs
+
+
+def available_scenes() -> dict[str, Path]:
+    """Scene name -> file, the first found in ``scene_dirs()`` winning."""
+    found: dict[str, Path] = {}
+    for d in scene_dirs():
+        if d.is_dir():
+            for p in sorted(d.glob("*.toml")):
+                found.setdefault(p.stem, p)
+    return dict(sorted(found.items()))
+
+
+def resolve_scene(path_or_name: str | Path) -> Path:
+    """The file for a scene path or name; SceneError listing the available scenes otherwise."""
+    text = str(path_or_name)
+    looks_like_path = (isinstance(path_or_name, Path) or text.endswith(".toml")
+                       or "/" in text or os.sep in text)
+    if looks_like_path:
+        p = Path(text).expanduser()
+        if p.is_file():
+            return p
+        raise SceneError(f"scene file {p} not found")
+    scenes = available_scenes()
+    if text in scenes:
+        return scenes[text]
+    where = ", ".join(str(d) for d in scene_dirs())
+    names = ", ".join(scenes) or "none"
+    raise SceneError(f"unknown scene {text!r}: available scenes are {names} (looked in {where}; "
+                     f"or give a path to a .toml file)")
+
+
+def load_scene(path_or_name: str | Path) -> Scene:
+    """Read and check a scene by name (see ``scene_dirs``) or path."""
+    path = resolve_scene(path_or_name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(f"scene file {path}: cannot read it: {exc}") from None
+    return parse_scene(text, str(path))
+
+
+def parse_scene(text: str, source: str = "<scene>") -> Scene:
+    """Check the TOML ``text`` of a scene; ``source`` names it in errors."""
+    try:
+        data = tomlfile.loads(text)  # tomllib, without RecursionError on deep nesting
+    except tomllib.TOMLDecodeError as exc:
+        raise SceneError(f"scene file {source}: TOML syntax error: {exc}") from None
+    except tomlfile.TomlContentError as exc:
+        raise SceneError(f"scene file {source}: {exc}") from None
+    try:
+        return Scene.model_validate(data)
+    except ValidationError as exc:
+        lines = describe_errors(exc, data)
+        n = len(lines)
+        if n == 1:  # one error, one line (the CLI prints it as it is)
+            raise SceneError(f"scene file {source}: {lines[0].strip()}") from None
+        head = f"scene file {source}: {n} errors:"
+        raise SceneError("\n  ".join([head, *lines])) from None
+
+
+# -- error messages -------------------------------------------------------------------------------
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated and Optional."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
+            else:
+                return tp
+        else:
+            return tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _field_type(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info.annotation
+    return None
+
+
+def _walk(loc: tuple[int | str, ...]) -> tuple[str, Any]:
+    """The display path of a pydantic ``loc`` (tags of tagged unions dropped) and the type there."""
+    tp: Any = Scene
+    text = ""
+    for comp in loc:
+        tp = _unwrap(tp)
+        origin = typing.get_origin(tp)
+        if origin in (Union, types.UnionType) and isinstance(comp, str):
+            members = {typing.get_args(_unwrap(m.model_fields["kind"].annotation))[0]: m
+                       for m in typing.get_args(tp)
+                       if _is_model(m) and "kind" in m.model_fields}
+            if comp in members:
+                tp = members[comp]
+                continue
+        if isinstance(comp, int):
+            text += f"[{comp}]"
+            args = typing.get_args(tp)
+            if origin is tuple and args:
+                tp = args[min(comp, len(args) - 1)]
+            elif origin is list and args:
+                tp = args[0]
+            else:
+                tp = None
+            continue
+        text += f".{comp}" if text else str(comp)
+        if _is_model(tp):
+            tp = _field_type(tp, comp)
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            tp = None
+    return text, _unwrap(tp)
+
+
+def _allowed_keys(model: Any) -> str:
+    if not _is_model(model):
+        return ""
+    return ", ".join(info.alias or name for name, info in model.model_fields.items())
+
+
+def _quoted_list(expected: str) -> str:
+    return ", ".join(re.findall(r"'([^']*)'", expected)) or expected
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _voice_hint(loc: tuple[int | str, ...], data: Any) -> str:
+    if len(loc) >= 2 and loc[0] in ("voices", "controls") and isinstance(loc[1], int):
+        try:
+            name = data[loc[0]][loc[1]].get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return ""
+        if isinstance(name, str):
+            return f" ({loc[0][:-1]} {name!r})"
+    return ""
+
+
+def describe_errors(exc: ValidationError, data: Any) -> list[str]:
+    """One line per error: ``key.path: what is wrong; what is allowed``."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        ctx = err.get("ctx") or {}
+        where, _ = _walk(loc)
+        hint = _voice_hint(loc, data)
+        if kind == "extra_forbidden":
+            _, parent = _walk(loc[:-1])
+            allowed = _allowed_keys(parent)
+            msg = f"unknown key{'; allowed keys here: ' + allowed if allowed else ''}"
+        elif kind == "missing":
+            msg = "missing (required)"
+        elif kind == "literal_error":
+            msg = (f"must be one of {_quoted_list(str(ctx.get('expected', '')))} "
+                   f"(got {_short(err.get('input'))})")
+        elif kind == "union_tag_invalid":
+            where += ".kind" if where else "kind"
+            msg = (f"unknown kind {_short(ctx.get('tag'))}: one of "
+                   f"{_quoted_list(str(ctx.get('expected_tags', '')))}")
+        elif kind == "union_tag_not_found":
+            where += ".kind" if where else "kind"
+            msg = f"missing (required): one of {', '.join(VOICE_KINDS)}"
+        elif kind == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        else:
+            msg = f"{err['msg'][0].lower()}{err['msg'][1:]} (got {_short(err.get('input'))})"
+        lines.append(f"{where or '(top level)'}{hint}: {msg}")
+    return lines

@@ -1,0 +1,1 @@
+"""Time: clocks, the scheduler, real-time tuning, sync sources (MIDI clock, Link)."""
