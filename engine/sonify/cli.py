@@ -191,7 +191,7 @@ def _setup_logging(verbose: int) -> None:
 
 def cmd_features(args: argparse.Namespace) -> int:
     from sonify.features.analyzer import Analyzer, AnalyzerConfig
-    from sonify.features.registry import FEATURES, SCALAR_NAMES
+    from sonify.features.registry import SCALAR_NAMES
 
     if args.list:
         print(_feature_list())
@@ -224,7 +224,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     if not seen:
         raise CliError(f"no frames could be read from {args.input!r}")
     if not args.json:
-        print(_feature_table(seen, args.input, raw=args.raw, names=SCALAR_NAMES, specs=FEATURES))
+        print(_feature_table(seen, args.input, raw=args.raw, names=SCALAR_NAMES))
     return 0
 
 
@@ -245,8 +245,9 @@ def _feature_list() -> str:
     return "\n".join(lines)
 
 
-def _feature_table(seen: list, input_name: str, raw: bool, names: Sequence[str],
-                   specs: dict) -> str:
+def _feature_table(seen: list, input_name: str, raw: bool, names: Sequence[str]) -> str:
+    from sonify.features.registry import fraction
+
     last = seen[-1]
     values = last.raw if raw else last.values
     size = f"{last.size[0]}x{last.size[1]}"
@@ -259,9 +260,7 @@ def _feature_table(seen: list, input_name: str, raw: bool, names: Sequence[str],
     lines.append(header)
     for name in names:
         v = values[name]
-        hi = specs[name].hi
-        frac = v / hi if hi else min(1.0, v / 50.0)
-        bar = "#" * round(max(0.0, min(1.0, frac)) * 20)
+        bar = "#" * round(fraction(name, v) * 20)
         line = f"  {name:<14} {v:>8.3f}  {bar:<20}"
         if multi:
             series = [(f.raw if raw else f.values)[name] for f in seen]

@@ -23,7 +23,7 @@ from pydantic import (
 
 from sonify import tomlfile
 from sonify.control.midi_in import MidiControlConfig
-from sonify.features.registry import SCALAR_NAMES
+from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES
 from sonify.net import is_loopback, parse_allow_entry
 from sonify.resources import shipped
 
@@ -94,9 +94,6 @@ class SceneConfig(_Model):
         return v
 
 
-MOODS = ("calm", "happy", "energetic", "tense", "sad")
-
-
 class AutoConfig(_Model):
     enabled: bool = False
     scenes: dict[str, str] = {"calm": "calm", "sad": "calm", "happy": "gallery",
@@ -107,9 +104,10 @@ class AutoConfig(_Model):
     @field_validator("scenes")
     @classmethod
     def _moods(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = sorted(set(v) - set(MOODS))
+        bad = sorted(set(v) - set(MOOD_LABELS))
         if bad:
-            raise ValueError(f"unknown mood(s) {', '.join(bad)}: moods are {', '.join(MOODS)}")
+            raise ValueError(f"unknown mood(s) {', '.join(bad)}: moods are "
+                             f"{', '.join(MOOD_LABELS)}")
         return v
 
 

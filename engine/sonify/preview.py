@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from sonify.features.analyzer import Features
+from sonify.features.registry import fraction
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,7 @@ def draw_preview(image: np.ndarray, feats: Features, scene: str, width: int = 96
                 cv2.LINE_AA)
     for i, name in enumerate(SHOWN):
         y = 42 + 22 * i
-        value = feats.values[name]
-        frac = min(1.0, value / 50.0) if name == "stars" else min(1.0, max(0.0, value))
+        frac = fraction(name, feats.values[name])
         cv2.putText(canvas, f"{name}", (8, y), font, 0.45, (220, 220, 220), 1, cv2.LINE_AA)
         cv2.rectangle(canvas, (120, y - 10), (120 + int(170 * frac), y), (80, 200, 255), -1)
     for x, y, level in feats.arrays["star_points"]:

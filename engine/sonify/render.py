@@ -17,12 +17,13 @@ leaves no file, partial or whole (``RenderWriteError``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -30,14 +31,14 @@ import numpy as np
 
 from sonify.atomicio import atomic_write, staged
 from sonify.capture import SourceError, open_source
-from sonify.capture.base import Source
+from sonify.capture.base import Frame, Source
 from sonify.capture.convert import is_image_path, read_image
 from sonify.capture.travel import Keyframe, TravelSource, window_at
-from sonify.driver import SceneDriver
+from sonify.commands import TEMPO_RANGE_BPM
+from sonify.config import Config
 from sonify.events import (
     ControlChange,
     Event,
-    Note,
     NoteOff,
     NoteOn,
     OscMessage,
@@ -47,7 +48,8 @@ from sonify.events import (
 from sonify.features.analyzer import Analyzer, Features
 from sonify.outputs.base import Output
 from sonify.outputs.recording import RecordingOutput
-from sonify.scene import ScenePlayer, load_scene
+from sonify.performance import Form, Performance, Script, play
+from sonify.scene import load_scene
 from sonify.timing.clock import ManualTime
 from sonify.timing.scheduler import Scheduler
 
@@ -76,6 +78,7 @@ class RenderResult:
     osc: list[dict] = field(default_factory=list)
     timeline: list[tuple[float, dict[str, float], str]] = field(default_factory=list)
     sections: list[float] = field(default_factory=list)  # section start times
+    events: list[Event] = field(default_factory=list)  # every event sent, in order
     path: list[Keyframe] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     thumbnail: np.ndarray | None = None
@@ -156,36 +159,6 @@ def open_input(spec: str, duration_s: float | None, seed: int
     return open_source(spec, realtime=False, loop=False, seed=seed), count / source.fps, None, False
 
 
-class _Arc:
-    """The piece's dynamics over a still picture: velocity swells through the opening, holds,
-    and fades through the ending, where the tempo also slows (a ritardando)."""
-
-    def __init__(self, duration_s: float, opening: float = 0.15) -> None:
-        self.duration_s = duration_s
-        self.t_open = opening * duration_s
-        self.t_end = (1 - opening) * duration_s
-
-    def level(self, t: float) -> float:
-        if t < self.t_open:
-            return 0.55 + 0.45 * t / self.t_open
-        if t > self.t_end:
-            return 1.0 - 0.45 * (t - self.t_end) / (self.duration_s - self.t_end)
-        return 1.0
-
-    def tempo_scale(self, t: float) -> float:
-        if t > self.t_end:
-            return 1.0 - 0.2 * min(1.0, (t - self.t_end) / (self.duration_s - self.t_end))
-        return 1.0
-
-    def transform(self, events: list[Event]) -> list[Event]:
-        out: list[Event] = []
-        for ev in events:
-            if isinstance(ev, Note):
-                ev = replace(ev, velocity=max(1, min(127, round(ev.velocity * self.level(ev.t)))))
-            out.append(ev)
-        return out
-
-
 def _make_outputs(files: list[tuple[Path, str]], duration_s: float
                   ) -> tuple[list[Output], RecordingOutput]:
     """The WAV renderers and the recording every other file is made from (the .mid too:
@@ -203,65 +176,57 @@ def _make_outputs(files: list[tuple[Path, str]], duration_s: float
 
 def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
            duration_s: float | None = None, tempo_bpm: float | None = None, seed: int = 0,
-           progress: Callable[[float, float], None] | None = None) -> RenderResult:
-    """Render ``spec`` into every file of ``out_paths``; see the module docstring."""
+           progress: Callable[[float, float], None] | None = None,
+           script: Script = ()) -> RenderResult:
+    """Render ``spec`` into every file of ``out_paths``; see the module docstring. ``script``
+    issues commands at their times, as a performer would live: ``(seconds, name, arg)``."""
     started = time.perf_counter()
     files = check_outputs(out_paths)
-    if tempo_bpm is not None and not 20 <= tempo_bpm <= 300:
-        raise RenderError(f"--tempo must be 20..300 BPM, got {tempo_bpm:g}")
+    lo, hi = TEMPO_RANGE_BPM
+    if tempo_bpm is not None and not lo <= tempo_bpm <= hi:
+        raise RenderError(f"--tempo must be {lo:g}..{hi:g} BPM, got {tempo_bpm:g}")
     if duration_s is not None and not 0 < duration_s <= 3600:
         raise RenderError(f"--duration must be more than 0 and at most 3600 s, got {duration_s:g}")
     scene_obj = load_scene(scene)
     source, duration, still, is_still = open_input(spec, duration_s, seed)
-    player = ScenePlayer(scene_obj, seed=seed)
     outputs, recording = _make_outputs(files, duration)
     clock = ManualTime(0.0)
     scheduler = Scheduler(outputs, clock)
-    arc = _Arc(duration) if is_still else None
-    driver = SceneDriver(player, scheduler, 0.0, tempo_bpm=tempo_bpm,
-                         tempo_scale=arc.tempo_scale if arc else None,
-                         transform=arc.transform if arc else None)
+    form = Form(duration_s=duration, arc=is_still, sections_at_cuts=not is_still)
+    config = Config()
+    config.scene.name = scene_obj.name
+    performance = Performance(config, scheduler, scene=scene_obj, seed=seed,
+                              tempo_bpm=tempo_bpm, form=form)
+    driver = performance.start(0.0)
     result = RenderResult(spec, scene_obj.name, seed, duration, driver.tempo.bpm,
-                          thumbnail=still, sections=[0.0])
+                          thumbnail=still, sections=form.sections)
     if isinstance(source, TravelSource):
         result.path = source.keyframes
     analyzer = Analyzer()
-    features: Features | None = None
-    onsets: set[str] = set()
-    section = 0
+
+    def analyze(frame: Frame) -> Features:
+        features = analyzer.analyze(frame)
+        result.timeline.append((frame.t, {k: features.values[k] for k, _ in CURVES},
+                                features.mood))
+        return features
+
+    next_progress = [0.0]
+
+    def show_progress(now: float, events: list[Event], features: Features | None) -> None:
+        if progress is not None and now >= next_progress[0]:
+            progress(now, duration)
+            next_progress[0] = now + duration / 200
+
     with source:
         frames = iter(source)
-        frame = next(frames, None)
-        if frame is None:
+        first = next(frames, None)
+        if first is None:
             raise SourceError(f"no frame could be read from {spec!r}")
         if result.thumbnail is None:
-            result.thumbnail = frame.image.copy()
-        t = 0.0
-        next_progress = 0.0
-        while t < duration - 1e-9:
-            cut = False
-            while frame is not None and frame.t <= t:
-                features = analyzer.analyze(frame)
-                result.timeline.append((frame.t, {k: features.values[k] for k, _ in CURVES},
-                                        features.mood))
-                for name in ("motion_onset", "cut_onset", "stars_onset"):
-                    if features.raw[name]:
-                        onsets.add(name)
-                cut = cut or bool(features.raw["cut_onset"])
-                frame = next(frames, None)
-            t_next = min(t + BLOCK_S, duration)
-            driver.advance(features, sorted(onsets), t_next, t_next)
-            onsets.clear()
-            if cut and not is_still and t > 0.5:
-                # a new shot: a new section, the scene's harmony starts afresh
-                section += 1
-                result.sections.append(t)
-                driver.switch(ScenePlayer(scene_obj, seed=seed + section), t_next)
-            scheduler.run_until(t_next)
-            t = t_next
-            if progress is not None and t >= next_progress:
-                progress(t, duration)
-                next_progress = t + duration / 200
+            result.thumbnail = first.image.copy()
+        play(itertools.chain([first], frames), performance, clock, analyze=analyze,
+             start_s=0.0, duration_s=duration, block_s=BLOCK_S, lookahead_s=BLOCK_S,
+             script=script, after_block=show_progress)
     scheduler.stop(panic=True)
     _collect(result, recording)
     result.files = [str(p) for p in _write_files(files, outputs, recording, result, duration)]
@@ -272,6 +237,7 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
 
 
 def _collect(result: RenderResult, recording: RecordingOutput) -> None:
+    result.events = list(recording.events)
     starts: dict[int, NoteOn] = {}
     for ev in recording.events:
         if isinstance(ev, NoteOn):

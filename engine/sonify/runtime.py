@@ -15,27 +15,36 @@ the last good scene keeps playing (``strict`` turns that off for tests).
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from sonify.capture import Frame, Source, SourceError, find_cameras, open_source
-from sonify.commands import CommandQueue
-from sonify.config import AutoConfig, Config, parse_host_port
-from sonify.driver import SceneDriver
-from sonify.events import ControlChange, Event, Note, OscMessage, PitchBend
+from sonify.commands import Command, CommandQueue
+from sonify.config import Config, parse_host_port
+from sonify.events import ControlChange, Event, OscMessage, PitchBend
 from sonify.features.analyzer import Analyzer, AnalyzerConfig, Features
-from sonify.features.registry import SCALARS
+from sonify.features.registry import ONSET_NAMES
 from sonify.outputs.base import Output
-from sonify.ratelimit import RateLimitedLog
+from sonify.performance.core import (  # re-exported: tests and tools know them from here
+    AutoScene,
+    ControlFade,
+    Performance,
+    feature_fractions,
+    feature_messages,
+    quantize_beat,
+)
+from sonify.performance.driver import SceneDriver
+from sonify.performance.form import Form
+from sonify.performance.loop import Script, play
+from sonify.scene.player import ScenePlayer
 from sonify.timing.clock import ManualTime, RealTime, TimeSource
 from sonify.timing.scheduler import Scheduler
 
@@ -46,10 +55,13 @@ if TYPE_CHECKING:
     from sonify.scene.schema import Scene
     from sonify.timing.sync import ExternalTempo
 
+__all__ = ["AutoScene", "ControlFade", "Performance", "RunError", "Runtime", "Status",
+           "build_outputs", "feature_fractions", "feature_messages", "quantize_beat"]
+
 logger = logging.getLogger(__name__)
 
-ONSET_NAMES = ("motion_onset", "cut_onset", "stars_onset")
 GIL_SWITCH_S = 0.001
+PUBLISH_EVERY_S = 0.2  # how often the music thread publishes its state for the others
 
 
 class RunError(Exception):
@@ -86,81 +98,6 @@ class _Service(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
-
-
-def quantize_beat(beat: float, quantize: str, beats_per_bar: int, phrase_bars: int) -> float:
-    """The first beat at or after ``beat`` on the ``quantize`` grid (now, beat, bar, phrase)."""
-    if quantize == "now":
-        return beat
-    unit = {"beat": 1, "bar": beats_per_bar, "phrase": beats_per_bar * phrase_bars}[quantize]
-    return math.ceil(beat / unit - 1e-9) * unit
-
-
-class _ControlFade:
-    """After a scene change, each CC and pitch bend the new scene sends glides from the value
-    the old scene last sent on that channel and controller to the new scene's value, linearly
-    over ``duration_s`` (a crossfade of controls: no jump in a filter or a volume)."""
-
-    def __init__(self, t0: float, duration_s: float,
-                 start: dict[tuple[str, int, int], int]) -> None:
-        self.t0, self.t1 = t0, t0 + duration_s
-        self.start = start
-
-    def apply(self, ev: Event) -> Event:
-        if not self.t0 <= ev.t < self.t1:
-            return ev
-        a = (ev.t - self.t0) / (self.t1 - self.t0)
-        if isinstance(ev, ControlChange):
-            old = self.start.get(("cc", ev.channel, ev.control))
-            if old is not None:
-                return replace(ev, value=int(round(old + (ev.value - old) * a)))
-        elif isinstance(ev, PitchBend):
-            old = self.start.get(("pb", ev.channel, 0))
-            if old is not None:
-                return replace(ev, value=int(round(old + (ev.value - old) * a)))
-        return ev
-
-
-class _AutoScene:
-    """Auto mode: the mood label chooses the scene (``[auto] scenes``). A new mood must hold for
-    ``hold_s`` (hysteresis: a mood flickering at a border changes nothing) and a scene plays at
-    least ``dwell_s`` before the next change."""
-
-    def __init__(self, cfg: AutoConfig) -> None:
-        self.cfg = cfg
-        self.mood = ""
-        self.since = 0.0
-
-    def choose(self, mood: str, now: float, scene: str, scene_since: float) -> str | None:
-        """The scene to change to now, or None."""
-        if mood != self.mood:
-            self.mood, self.since = mood, now
-            return None
-        target = self.cfg.scenes.get(mood)
-        if (target is None or target == scene or now - self.since < self.cfg.hold_s
-                or now - scene_since < self.cfg.dwell_s):
-            return None
-        return target
-
-
-def feature_fractions(features: Features) -> dict[str, float]:
-    """Every scalar feature as 0..1 (a count such as ``stars`` is scaled by 50 and clipped)."""
-    out: dict[str, float] = {}
-    for spec in SCALARS:
-        v = features.values[spec.name]
-        hi = spec.hi if spec.hi is not None else 50.0
-        frac = (v - spec.lo) / (hi - spec.lo) if hi > spec.lo else 0.0
-        out[spec.name] = round(min(1.0, max(0.0, frac)), 4)
-    return out
-
-
-def feature_messages(features: Features, t: float) -> list[OscMessage]:
-    """Every scalar feature as ``/feature/<name>`` with a float 0..1 (see
-    ``feature_fractions``), then the mood label as ``/feature/mood``."""
-    out = [OscMessage(t, f"/feature/{name}", (value,), "stream")
-           for name, value in feature_fractions(features).items()]
-    out.append(OscMessage(t, "/feature/mood", (features.mood,), "stream"))
-    return out
 
 
 def resolve_source_spec(spec: str) -> tuple[str, str]:
@@ -221,20 +158,23 @@ class Runtime:
         strict: bool = False,
         status_cb: Callable[[Status], None] | None = None,
         preview: bool = False,
+        form: Form | None = None,
     ) -> None:
-        from sonify.scene.player import ScenePlayer
-        from sonify.scene.schema import load_scene, resolve_scene
+        from sonify.health import Metrics, RecentErrors
+        from sonify.health.monitor import HealthLimits, HealthMonitor
+        from sonify.service.hours import HoursGate
+        from sonify.service.notify import Notifier, Watchdog, watchdog_interval_s
 
         self.config = config
         self.strict = strict
         self.time = time_source or RealTime()
         self.outputs = outputs
         self.scheduler = Scheduler(outputs, self.time)
-        self.scene = load_scene(config.scene.name)
-        self.scene_path: Path | None = resolve_scene(config.scene.name)
-        self.player = ScenePlayer(self.scene, seed=config.scene.seed)
-        self._scene_cache: dict[Path, tuple[tuple[int, int], Scene]] = {}
-        self._player_cls = ScenePlayer
+        h = config.hours
+        self.gate = (HoursGate(h.opening_hours(), control=h.fade_control or None)
+                     if h.enabled else None)
+        self.performance = Performance(config, self.scheduler, strict=strict, gate=self.gate,
+                                       form=form)
         spec, note = resolve_source_spec(config.source.input)
         if note:
             logger.info("%s", note)
@@ -244,13 +184,10 @@ class Runtime:
             spec, width=sc.width, height=sc.height, fps=sc.fps, loop=sc.loop, realtime=True,
             seed=sc.seed, stall_s=sc.stall_s, stale_s=sc.stale_s or None,
             retry_initial_s=sc.retry_initial_s, retry_max_s=sc.retry_max_s)
+        self.performance.source_name = f"camera {self.source.name}"
         self._source_open = False
-        self._idle: tuple[str, Path | None] | None = None  # while lost: (previous scene, path)
-        self._idle_hold: Features | None = None
         self.analyzer = Analyzer(AnalyzerConfig(width=config.analysis.width,
                                                 smoothing_s=dict(config.analysis.smoothing_s)))
-        self.commands = CommandQueue()
-        self._command_log = RateLimitedLog(logger, level=logging.ERROR)
         self.status = Status(scene=self.scene.name, source=self.source.name)
         self._status_cb = status_cb
         self._latest = _Latest()
@@ -260,29 +197,13 @@ class Runtime:
         self._latencies_ms: deque[float] = deque(maxlen=240)
         self._last_features_index = -1
         self.preview = preview
-        self.muted: set[str] = set()
-        self.frozen: Features | None = None
         self._preview_frame: tuple[np.ndarray, Features] | None = None
         self._next_preview = 0.0
-        self._next_stream = 0.0
-        self.transpose = 0
-        self._pending_switch: tuple[Scene, float, str, Path | None] | None = None
-        self._fade: _ControlFade | None = None
-        self._last_controls: dict[tuple[str, int, int], int] = {}
-        self._auto = _AutoScene(config.auto) if config.auto.enabled else None
-        self._scene_since = 0.0
         self.services: list[_Service] = []  # control server, OSCQuery, reloader...
-        self.extra_commands: dict[str, Callable[[object], None]] = {}
-        self.scene_changes: list[tuple[float, float, str, str]] = []  # at_s, beat, name, why
         self.control_server: ControlServer | None = None
         self.reloader: SceneReloader | None = None
-        self.streamed: dict[str, object] = {}  # the feature values last streamed (OSCQuery)
         self.sync: ExternalTempo | None = None  # MIDI clock in or Link, made by run()
         self.midi_control: MidiControl | None = None
-        self.master = 1.0  # a MIDI knob's master level: scales note velocities
-        from sonify.health import Metrics, RecentErrors
-        from sonify.health.monitor import HealthLimits, HealthMonitor
-
         self.metrics = Metrics()
         self.recent_errors = RecentErrors()
         hc = config.health
@@ -292,21 +213,61 @@ class Runtime:
             music_stall_s=hc.music_stall_s))
         self.last_image: np.ndarray | None = None
         self.started_at = time.time()
-        from sonify.service.hours import HoursGate
-        from sonify.service.notify import Notifier, Watchdog, watchdog_interval_s
-
         sv = config.service
         self.notifier = Notifier()
         self.watchdog = Watchdog(watchdog_interval_s() if sv.watchdog else None,
                                  {"capture": sv.capture_stall_s,
                                   "dispatch": sv.dispatch_stall_s})
-        h = config.hours
-        self.gate = (HoursGate(h.opening_hours(), control=h.fade_control or None)
-                     if h.enabled else None)
         self._ready_sent = False
         self._next_notify_status = 0.0
-        self._next_gate = 0.0
-        self._publish_snapshots()
+        self._published_at = -1e9
+        self._published: dict[str, Any] = self.performance.snapshot()
+        self.performance.state_fn = self.state  # what /sonify/status replies
+
+    # -- the music's state, for readers (the performance core holds it) -------------------------
+
+    @property
+    def scene(self) -> Scene:
+        return self.performance.scene
+
+    @property
+    def scene_path(self) -> Path | None:
+        return self.performance.scene_path
+
+    @property
+    def player(self) -> ScenePlayer:
+        return self.performance.player
+
+    @property
+    def driver(self) -> SceneDriver:
+        driver = self.performance.driver
+        if driver is None:
+            raise AttributeError("driver: the music has not started")
+        return driver
+
+    @property
+    def scene_changes(self) -> list[tuple[float, float, str, str]]:
+        return self.performance.scene_changes
+
+    @property
+    def extra_commands(self) -> dict[str, Callable[[object], None]]:
+        return self.performance.extra_commands
+
+    @property
+    def commands(self) -> CommandQueue:
+        return self.performance.commands
+
+    @property
+    def params_snapshot(self) -> dict[str, tuple[float, float]]:
+        return self.performance.params_snapshot
+
+    @property
+    def voices_snapshot(self) -> frozenset[str]:
+        return self.performance.voices_snapshot
+
+    @property
+    def transpose(self) -> int:
+        return self.performance.transpose
 
     # -- control (any thread) -----------------------------------------------------------------
 
@@ -314,10 +275,10 @@ class Runtime:
         """Ask the engine to stop (signal handlers call this); returns at once."""
         self._stop.set()
 
-    def command(self, name: str, arg: object = None) -> None:
+    def command(self, cmd: Command) -> None:
         """The one door for control input: applied by the music thread at its next block
         (coalesced and rate-limited: see ``sonify.commands``)."""
-        self.commands.put(name, arg)
+        self.performance.command(cmd)
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -332,7 +293,7 @@ class Runtime:
                 if self._stop.is_set():
                     break
                 if frame is not None:
-                    self._take_frame(frame)
+                    self._analyze(frame)
         except Exception as exc:  # the music thread decides what to do with it
             self._capture_error = exc
             logger.error("capture stopped: %s", exc)
@@ -361,7 +322,7 @@ class Runtime:
             logger.warning("camera %s is there now: playing it", self.source.name)
             return
 
-    def _take_frame(self, frame: Frame) -> None:
+    def _analyze(self, frame: Frame) -> Features:
         """Analyse one frame and publish its features (the capture thread, or ``run_virtual``)."""
         feats = self.analyzer.analyze(frame)
         self._latest.publish(feats)
@@ -369,6 +330,7 @@ class Runtime:
         self.metrics.frame(feats.analysis_ms / 1e3)
         if self.preview:
             self._preview_frame = (frame.image, feats)
+        return feats
 
     def _show_preview(self) -> None:
         """On the music (main) thread: GUI toolkits want their windows driven from one thread."""
@@ -409,8 +371,7 @@ class Runtime:
         finally:
             sys.setswitchinterval(switch_s)
             end_s = self.time.now()  # the run ends now, however long the cleanup takes
-            if getattr(self, "driver", None) is not None:
-                self.driver.stop(end_s)  # MIDI clock STOP before the queue is dropped
+            self.performance.stop(end_s)  # MIDI clock STOP before the queue is dropped
             if self.sync is not None:
                 self.sync.close()
             self.notifier.stopping()
@@ -450,7 +411,7 @@ class Runtime:
             from sonify.timing.link import LinkSync, LinkUnavailableError
 
             try:
-                return LinkSync(self.player.tempo_bpm(None), quantum=sc.link_quantum)
+                return LinkSync(self.performance.tempo_bpm(), quantum=sc.link_quantum)
             except LinkUnavailableError as exc:
                 raise RunError(str(exc)) from None
         return None
@@ -513,16 +474,21 @@ class Runtime:
         from sonify.control.oscquery import OscQueryServer, SonifyTree
         from sonify.scene.schema import available_scenes
 
-        def params() -> dict[str, tuple[float, float, float]]:
-            values = self.player.params
+        perf = self.performance
+
+        def params() -> dict[str, tuple[float, float, float]]:  # from the published state
+            values: dict[str, float] = self._published.get("params", {})  # type: ignore[assignment]
             return {name: (lo, hi, values.get(name, lo))
-                    for name, (lo, hi) in self.params_snapshot.items()}
+                    for name, (lo, hi) in perf.params_snapshot.items()}
+
+        def voices() -> dict[str, bool]:
+            muted = set(self._published.get("muted", ()))  # type: ignore[call-overload]
+            return {v: v in muted for v in perf.voices_snapshot}
 
         streaming = self.config.osc.stream_features_hz > 0
         tree = SonifyTree(state=self.state, scenes=lambda: list(available_scenes()),
-                          params=params,
-                          voices=lambda: {v: v in self.muted for v in self.voices_snapshot},
-                          features=(lambda: {k: v for k, v in self.streamed.items()
+                          params=params, voices=voices,
+                          features=(lambda: {k: v for k, v in perf.streamed.items()
                                              if isinstance(v, float)}) if streaming else None,
                           feature_prefix=self.config.osc.prefix or "/", osc_port=osc_port)
         c = self.config.control
@@ -556,7 +522,7 @@ class Runtime:
         start = self._begin_music()
         next_block = start
         wake = threading.Event()
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.performance.stop_requested:
             now = self.time.now()
             self.monitor.block(now, now - next_block)  # late blocks render late notes
             if duration_s is not None and now - start >= duration_s:
@@ -574,116 +540,104 @@ class Runtime:
             self.time.wait_until(next_block, wake)
         return self._end_music()
 
-    def run_virtual(self, duration_s: float, *, frame_every_s: float = 0.25,
-                    block_s: float | None = None,
+    def run_virtual(self, duration_s: float, *, block_s: float | None = None,
+                    script: Script = (),
                     on_hour: Callable[[int], None] | None = None) -> Status:
         """Play ``duration_s`` seconds of virtual time in this thread, as fast as the machine
-        goes (soak tests, long rehearsals of a config): the live loop's own block (``_step``:
-        commands, freeze, auto mode, quantised scene changes, the scene with mute, transpose
-        and control fades, the feature stream, status and metrics), a frame read from the
-        source and analysed every ``frame_every_s`` (stamped with the virtual time, as a live
-        frame carries its capture time), and the scheduler dispatching each block with
-        ``run_until`` instead of its thread.
+        goes (soak tests, rehearsals of a config, and the proof that live and render agree):
+        the loop ``sonify render`` uses (``sonify.performance.loop.play``) around the same
+        ``Performance.step`` as ``run``, with this runtime's upkeep after each block (outputs'
+        polls, status and metrics), frames analysed when their time on the source's own
+        timeline comes, and the scheduler dispatching each block with ``run_until``.
 
         Needs ``time_source=ManualTime(...)`` and a source that does not pace itself (e.g.
-        ``DemoSource(realtime=False, fps=1 / frame_every_s)``, whose animation then runs at
-        its real pace); a source that ends leaves the last features playing, as live.
-        ``block_s`` (default ``[music] block_s``) must not exceed ``[music] lookahead_s``, or
-        notes would be rendered after their time. ``on_hour(n)`` runs on this thread after
-        each full virtual hour (n = 1, 2, ...). Services (control server, health page,
-        reloader) do not start: they live on the wall clock. Commands come through
-        ``command()`` as always, e.g. from ``status_cb``, called every ``[status] interval_s``
-        of virtual time. Ends as ``run`` does: pending events dropped, a panic, outputs closed.
+        ``DemoSource(realtime=False)``); a source that ends leaves the last features playing,
+        as live. The music starts at once (live, it starts one lookahead ahead). ``block_s``
+        (default ``[music] block_s``) must not exceed ``[music] lookahead_s``, or notes would
+        be rendered after their time. ``script`` issues commands at their times (seconds from
+        the start). ``on_hour(n)`` runs on this thread after each full virtual hour. Services
+        (control server, health page, reloader) do not start: they live on the wall clock.
+        Ends as ``run`` does: pending events dropped, a panic, outputs closed.
         """
         if not isinstance(self.time, ManualTime):
             raise TypeError("run_virtual needs a Runtime made with time_source=ManualTime()")
+        clock = self.time
         block = self.config.music.block_s if block_s is None else block_s
         lookahead = self.config.music.lookahead_s
         if not 0 < block <= lookahead:
             raise ValueError(f"block_s must be > 0 and at most [music] lookahead_s "
                              f"({lookahead} s), got {block}")
-        if not frame_every_s > 0:
-            raise ValueError(f"frame_every_s must be > 0, got {frame_every_s}")
         self.source.open()
         engine_log = logging.getLogger("sonify")
         engine_log.addHandler(self.recent_errors)
         self.metrics.start()
+        hours = [0]
+
+        def after_block(now: float, events: list[Event], features: Features | None) -> None:
+            self._after_step(now, events, features)
+            if on_hour is not None and now + block - start >= (hours[0] + 1) * 3600.0 - 1e-6:
+                hours[0] += 1
+                self.scheduler.run_until(now + block)  # the hour's last events are sent
+                on_hour(hours[0])
+
         try:
             self.scheduler.panic()
-            start = self._begin_music()
-            frames: Iterator[Frame] | None = iter(self.source)
-            next_frame, hour, k = start, 0, 0
-            while not self._stop.is_set() and k * block < duration_s:
-                now = start + k * block  # absolute: no drift over millions of blocks
-                while frames is not None and next_frame <= now:
-                    frame = next(frames, None)
-                    if frame is None:
-                        frames = None
-                        break
-                    self._take_frame(replace(frame, t=next_frame))
-                    next_frame += frame_every_s
-                self.monitor.block(now, 0.0)
-                self._step(now, block)
-                k += 1
-                self.scheduler.run_until(start + k * block)
-                if on_hour is not None and k * block >= (hour + 1) * 3600.0 - 1e-6:
-                    hour += 1
-                    on_hour(hour)
+            start = self._begin_music(lead_s=0.0)
+            play(iter(self.source), self.performance, clock, analyze=self._analyze,
+                 start_s=start, duration_s=duration_s, block_s=block, lookahead_s=lookahead,
+                 script=script, stop=self._stop, after_block=after_block)
             return self._end_music()
         finally:
             engine_log.removeHandler(self.recent_errors)
             self._stop.set()
+            self.performance.stop(clock.now())
             self.source.close()
             self.scheduler.stop(panic=True)
             self.close_outputs()
 
-    def _begin_music(self) -> float:
-        """Start the music loop now: tick 0 of MIDI files, the scene driver one lookahead
-        ahead, the poll and status deadlines. Returns the start time."""
+    def _begin_music(self, lead_s: float | None = None) -> float:
+        """Start the music loop now: tick 0 of MIDI files, the performance ``lead_s`` ahead
+        (default: one lookahead, so the first notes are on time), the poll and status
+        deadlines. Returns the start time."""
         from sonify.outputs.midifile import MidiFileRecorder
 
         now = self.time.now()
         for out in self.outputs:
             if isinstance(out, MidiFileRecorder) and out.start_s is None:
                 out.start_s = now  # tick 0 is the moment the run starts
-        start_s = now + self.config.music.lookahead_s
+        start_s = now + (self.config.music.lookahead_s if lead_s is None else lead_s)
         if self.sync is not None and hasattr(self.sync, "start"):  # Link: start on a bar line
             start_s = self.sync.start(start_s)
-        self.driver = SceneDriver(self.player, self.scheduler, start_s,
-                                  transform=self._transform,
-                                  clock_out=self.config.sync.clock_out, sync=self.sync)
+        self.performance.start(start_s, sync=self.sync)
         self._next_status = now + (self.config.status.interval_s or 1.0)
         self._next_poll = now
         self._notes_window: deque[tuple[float, int]] = deque(maxlen=64)
+        self._published = self._publish(now)
         return now
 
     def _step(self, now: float, block_s: float) -> None:
-        """One block of the music loop at ``now`` (``run`` and ``run_virtual`` share it)."""
-        lookahead_s = self.config.music.lookahead_s
-        self._apply_commands(now)
+        """One block of the live loop at ``now``: the latest features and onsets from the
+        capture thread into ``Performance.step``, then the upkeep."""
         features, onsets = self._latest.take()
-        if self.source.live:
-            features, onsets = self._idle_step(features, onsets, now)
-        if self.frozen is not None:  # hold the picture: no new features, no onsets
-            features, onsets = self.frozen, []
-        if self._auto is not None and features is not None and self._pending_switch is None:
-            self._auto_scene(features.mood, now)
-        onsets = self._due_switch(features, onsets, now + lookahead_s)
-        self._render(features, onsets, now + lookahead_s, now + block_s)
-        stream_hz = self.config.osc.stream_features_hz
-        if stream_hz > 0 and features is not None and now >= self._next_stream:
-            # stamped one block ahead, like the controls: stamped "now" it would count the time
-            # this block takes as lateness
-            messages = feature_messages(features, now + block_s)
-            self.streamed = {m.address.rsplit("/", 1)[1]: m.args[0] for m in messages}
-            self.scheduler.schedule(messages)
-            self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
+        lost = (not self._source_open or self.source.state != "ok") if self.source.live \
+            else None
+        events = self.performance.step(now, features, onsets,
+                                       lookahead_s=self.config.music.lookahead_s,
+                                       block_s=block_s, lost=lost)
+        self._after_step(now, events, self.performance.features)
+
+    def _after_step(self, now: float, events: list[Event], features: Features | None) -> None:
+        """After each block, live or virtual: latency, preview, the outputs' upkeep, systemd,
+        the status line and metrics, and the state published for other threads."""
+        if features is not None and features.index != self._last_features_index:
+            self._last_features_index = features.index
+            reacting = [e.t for e in events if isinstance(e, (ControlChange, PitchBend,
+                                                               OscMessage))]
+            if reacting:  # the first control that answers this frame: capture -> event
+                self._latencies_ms.append((min(reacting) - features.t) * 1e3)
         if self.preview and now >= self._next_preview:
             self._show_preview()
             self._next_preview = now + 1 / 30
-        if self.gate is not None and now >= self._next_gate:
-            self._hours(now)
-            self._next_gate = now + 0.1
         if now >= self._next_poll:
             for out in self.outputs:
                 out.poll()
@@ -700,63 +654,14 @@ class Runtime:
                 self._status_cb(self.status)
             interval = self.config.status.interval_s or 1.0
             self._next_status = now + interval
+            self._published = self._publish(now)
+        elif now - self._published_at >= PUBLISH_EVERY_S:
+            self._published = self._publish(now)
 
     def _end_music(self) -> Status:
         self._notes_window.append((self.time.now(), self.scheduler.notes_sent))
         self._update_status(self._latest.features, self._notes_window)
         return self.status
-
-    def _idle_step(self, features: Features | None, onsets: list[str],
-                   now: float) -> tuple[Features | None, list[str]]:
-        """A live camera that is lost (or not there yet): ``[source] idle`` says what plays,
-        "hold" (the last picture's features) or a scene; when it is back, the music it chose
-        returns (the scene change is quantised like any other, so no note hangs)."""
-        lost = not self._source_open or self.source.state != "ok"
-        if lost and self._idle is None:
-            held = features if features is not None else self._neutral_features()
-            self._idle_hold = held
-            self._idle = (self.scene.name, self.scene_path)
-            idle = self.config.source.idle
-            logger.warning("camera %s lost: %s", self.source.name,
-                           "holding the last mood" if idle == "hold" else f"playing {idle}")
-            if idle != "hold" and idle != self.scene.name:
-                try:
-                    from sonify.scene.schema import resolve_scene
-
-                    path = resolve_scene(idle)
-                    self.request_scene(self._load_scene(path), now, "idle (camera lost)",
-                                       path=path)
-                except Exception as exc:
-                    logger.error("idle scene %r cannot play: %s; holding the last mood",
-                                 idle, exc)
-        elif not lost and self._idle is not None:
-            previous, back = self._idle
-            self._idle = self._idle_hold = None
-            logger.warning("camera %s is back: playing %s", self.source.name, previous)
-            if previous != self.scene.name and back is not None:
-                self.request_scene(self._load_scene(back), now, "camera back", path=back)
-        if self._idle is not None:
-            return self._idle_hold, []
-        return features, onsets
-
-    def _neutral_features(self) -> Features:
-        """What to play on before any picture came: a mid-grey frame's features."""
-        grey = np.full((90, 160, 3), 128, np.uint8)
-        return Analyzer().analyze(Frame(0, time.perf_counter(), grey))
-
-    def _hours(self, now: float) -> None:
-        """Opening hours: fade controls while the gain moves; silence (a panic) on closing."""
-        assert self.gate is not None
-        from datetime import datetime
-
-        step = self.gate.update(datetime.now().astimezone(), now)
-        if step.panic:
-            logger.info("closed (opening hours): silent until %s",
-                        self.gate.hours.next_change(datetime.now().astimezone()))
-            self.scheduler.clear()
-            self.scheduler.panic()
-        if step.events:
-            self.scheduler.schedule(step.events)
 
     def _service_tick(self, now: float) -> None:
         """systemd: READY once the pipeline really runs (a frame analysed and the dispatcher
@@ -787,75 +692,24 @@ class Runtime:
                                              mood=self.status.mood,
                                              notes_per_s=self.status.notes_per_s, state=state))
 
-    def _render(self, features: Features | None, onsets: list[str], notes_to: float,
-                controls_to: float) -> None:
-        try:
-            events = self.driver.advance(features, onsets, notes_to, controls_to)
-        except Exception:
-            if self.strict:
-                raise
-            self._command_log.log("render", "scene %r failed to render; skipping this block",
-                                  self.scene.name, exc_info=True)
-            self.driver.notes_to, self.driver.controls_to = notes_to, controls_to
-            return
-        if features is not None and features.index != self._last_features_index:
-            self._last_features_index = features.index
-            reacting = [e.t for e in events if isinstance(e, (ControlChange, PitchBend,
-                                                               OscMessage))]
-            if reacting:  # the first control that answers this frame: capture -> event
-                self._latencies_ms.append((min(reacting) - features.t) * 1e3)
-
-    def _transform(self, events: list[Event]) -> list[Event]:
-        """Each block's events before they are scheduled: muted voices' new notes dropped, the
-        MIDI transpose applied (not to drums on channel 10), controls crossfaded after a scene
-        change, and the last value of every CC and pitch bend remembered for the next fade."""
-        if self.gate is not None:
-            events = self.gate.filter(events)
-        out: list[Event] = []
-        fade = self._fade
-        for ev in events:
-            if self.muted and isinstance(ev, (Note, OscMessage)) and ev.voice in self.muted:
-                continue
-            if self.master < 1.0 and isinstance(ev, Note):
-                if self.master <= 0.0:
-                    continue
-                ev = replace(ev, velocity=max(1, round(ev.velocity * self.master)))
-            if self.transpose and isinstance(ev, Note) and ev.channel != 9:
-                pitch = ev.pitch + self.transpose
-                if not 0 <= pitch <= 127:
-                    continue
-                ev = replace(ev, pitch=pitch)
-            if fade is not None:
-                ev = fade.apply(ev)
-            if isinstance(ev, ControlChange):
-                self._last_controls[("cc", ev.channel, ev.control)] = ev.value
-            elif isinstance(ev, PitchBend):
-                self._last_controls[("pb", ev.channel, 0)] = ev.value
-            out.append(ev)
-        return out
+    def _publish(self, now: float) -> dict[str, Any]:
+        """The music's state as plain values, made on the music thread for the others."""
+        self._published_at = now
+        return self.performance.snapshot()
 
     def state(self) -> dict[str, object]:
-        """What /sonify/status, OSCQuery and the health page report (any thread: reads only)."""
-        s = self.status
-        driver = getattr(self, "driver", None)
-        bpm = driver.tempo.bpm if driver is not None else self.player.tempo_bpm(None)
-        pending = self._pending_switch
-        latest = self._latest.features
-        return {"scene": s.scene, "tempo_bpm": round(bpm, 2),
-                "mood": latest.mood if latest is not None else "-",
-                "fps": round(self._latest.fps(), 1), "frozen": self.frozen is not None,
-                "muted": sorted(self.muted), "notes": self.scheduler.notes_sent,
-                "lateness_p99_ms": round(s.lateness_p99_ms, 3),
-                "voices": [v.name for v in self.scene.voices],
-                "params": dict(self.player.params), "transpose": self.transpose,
-                "next_scene": pending[0].name if pending is not None else None,
-                "auto": self._auto is not None,
-                "features": feature_fractions(latest) if latest is not None else {},
-                "frames": self._latest.frames,
-                "outputs": [{"name": o.name, "connected": o.connected,
-                             "dropped": o.stats.dropped, "problem": o.problem}
-                            for o in self.outputs],
-                "problems": self.problems()}
+        """What /sonify/status, OSCQuery and the health page report (any thread): the state the
+        music thread last published, with the counters read now."""
+        state: dict[str, object] = dict(self._published)
+        state.update({
+            "fps": round(self._latest.fps(), 1), "notes": self.scheduler.notes_sent,
+            "lateness_p99_ms": round(self.status.lateness_p99_ms, 3),
+            "frames": self._latest.frames,
+            "outputs": [{"name": o.name, "connected": o.connected,
+                         "dropped": o.stats.dropped, "problem": o.problem}
+                        for o in self.outputs],
+            "problems": self.problems()})
+        return state
 
     def problems(self) -> list[str]:
         """What is wrong now, one sentence each ([] when all is well): the capture (thread dead,
@@ -872,7 +726,7 @@ class Runtime:
         elif self.source.live and (not self._source_open or self.source.state != "ok"):
             found.append(f"camera {self.source.name} is "
                          f"{'not there' if not self._source_open else self.source.state}"
-                         f"{': playing idle' if self._idle is not None else ''}")
+                         f"{': playing idle' if self.performance.idle else ''}")
         elif capture_alive and (age is None or age >= 5.0):
             found.append("no frame for 5 s" if age is not None else "no frame yet")
         music_running = self.scheduler.running
@@ -908,7 +762,7 @@ class Runtime:
             "scene": self.status.scene,
             "source": {"name": self.source.name, "live": self.source.live, "ok": source_ok,
                        "state": self.source.state if self._source_open else "waiting",
-                       "idle": self._idle is not None,
+                       "idle": self.performance.idle,
                        "losses": getattr(self.source, "losses", 0),
                        "stable_path": getattr(self.source, "stable_path", None),
                        "frames": self._latest.frames, "fps": round(self._latest.fps(), 2),
@@ -938,168 +792,11 @@ class Runtime:
             "errors": self.recent_errors.snapshot(),
         }
 
-    def _publish_snapshots(self) -> None:
-        """Immutable copies the control threads read (they never touch the live objects)."""
-        self.voices_snapshot: frozenset[str] = frozenset(v.name for v in self.scene.voices)
-        self.params_snapshot: dict[str, tuple[float, float]] = {
-            name: (p.min, p.max) for name, p in self.scene.params.items()}
-
-    def _load_scene(self, path_or_name: str | Path) -> Scene:
-        """A scene checked from its file, cached while the file is unchanged (a flood of
-        scene requests must not parse the same file again and again on the music thread)."""
-        from sonify.scene.schema import load_scene, resolve_scene
-
-        path = resolve_scene(path_or_name)
-        try:
-            st = path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            return load_scene(path)  # says why, in the scene's own words
-        cached = self._scene_cache.get(path)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        scene = load_scene(path)
-        self._scene_cache[path] = (stamp, scene)
-        return scene
-
-    def _apply_commands(self, now: float) -> None:
-        """A bounded batch of commands per block (see ``sonify.commands``)."""
-        for name, arg in self.commands.take():
-            try:
-                self._apply(name, arg, now)
-            except Exception as exc:  # one line per kind of failure every few seconds
-                self._command_log.log(f"{name}:{type(exc).__name__}",
-                                      "command %s(%.80r) failed: %s", name, arg, exc)
-                if self.strict:
-                    raise
-
-    def _apply(self, name: str, arg: object, now: float) -> None:
-        if name == "scene":
-            from sonify.scene.schema import resolve_scene
-
-            path = resolve_scene(str(arg))  # a bad name raises: the old scene keeps playing
-            self.request_scene(self._load_scene(path), now, "requested", path=path)
-        elif name == "reload":  # a Scene the file watcher has already checked
-            assert isinstance(arg, tuple) and len(arg) == 2
-            scene, path = arg
-            if self.scene_path is not None and Path(path).resolve() == self.scene_path.resolve():
-                self.request_scene(scene, now, "reloaded", quantize="bar", path=Path(path))
-        elif name == "panic":
-            self.scheduler.clear()
-            self.scheduler.panic()
-        elif name == "stop":
-            self._stop.set()
-        elif name == "tempo":
-            self.driver.fixed_bpm = float(arg)  # type: ignore[arg-type]
-            self.status.tempo_bpm = float(arg)  # type: ignore[arg-type]
-        elif name == "mute":
-            assert isinstance(arg, tuple) and len(arg) == 2
-            if arg[1]:
-                self.muted.add(str(arg[0]))
-            else:
-                self.muted.discard(str(arg[0]))
-        elif name == "freeze":
-            self.frozen = self._latest.features if arg else None
-        elif name == "param":
-            assert isinstance(arg, tuple) and len(arg) == 2
-            kept = self.player.set_param(str(arg[0]), float(arg[1]))
-            logger.debug("param %s = %g", arg[0], kept)
-        elif name == "master":
-            self.master = min(1.0, max(0.0, float(arg)))  # type: ignore[arg-type]
-        elif name == "transpose":
-            self.transpose = max(-48, min(48, int(arg)))  # type: ignore[call-overload]
-        elif name == "trigger":
-            assert isinstance(arg, tuple) and len(arg) == 2
-            pitch, velocity = int(arg[0]), int(arg[1])
-            self.scheduler.schedule([Note(now, self.config.control.trigger_channel - 1, pitch,
-                                          max(1, min(127, velocity)),
-                                          self.config.control.trigger_length_s, "trigger")])
-        elif name == "status":
-            arg(self.state())  # type: ignore[operator]
-        elif name == "learn" and "learn" not in self.extra_commands:
-            raise ValueError("MIDI learn needs MIDI control input: set [control.midi] "
-                             "enabled = true in the config")
-        else:
-            extra = self.extra_commands.get(name)
-            if extra is None:
-                raise ValueError(f"unknown command {name!r}")
-            extra(arg)
-
-    def request_scene(self, scene: Scene, now: float, why: str, *,
-                      quantize: str | None = None, path: Path | None = None) -> None:
-        """Change to ``scene`` on the next beat, bar or phrase (``[scene] quantize``); the
-        change itself happens in the music loop when the note window reaches that moment."""
-        q = quantize or self.config.scene.quantize
-        driver = self.driver
-        if q == "now":
-            self._pending_switch = None
-            self._switch_scene(scene, now, immediate=True, why=why, path=path)
-            return
-        bpb = self.scene.harmony.beats_per_bar
-        beat = quantize_beat(driver.tempo.beat_at(driver.notes_to), q, bpb,
-                             self.config.scene.phrase_bars)
-        self._pending_switch = (scene, beat, why, path)
-        logger.info("scene %s %s: changes at beat %g (next %s)", scene.name, why, beat, q)
-
-    def _auto_scene(self, mood: str, now: float) -> None:
-        assert self._auto is not None
-        target = self._auto.choose(mood, now, self.scene.name, self._scene_since)
-        if target is None:
-            return
-        try:
-            from sonify.scene.schema import resolve_scene
-
-            path = resolve_scene(target)
-            self.request_scene(self._load_scene(path), now, f"chosen by the mood ({mood})",
-                               path=path)
-        except Exception as exc:  # a bad map entry must not stop the show: log once per mood
-            logger.error("auto mode: cannot play scene %r for mood %s: %s", target, mood, exc)
-            self._auto.cfg.scenes.pop(mood, None)
-
-    def _due_switch(self, features: Features | None, onsets: list[str],
-                    horizon: float) -> list[str]:
-        """Play the old scene up to a pending change that falls before ``horizon``, then switch
-        there. Returns the onsets not yet used."""
-        pending = self._pending_switch
-        if pending is None:
-            return onsets
-        scene, beat, why, path = pending
-        at_s = max(self.driver.tempo.time_at(beat), self.driver.notes_to)
-        if at_s > horizon:
-            return onsets
-        self._render(features, onsets, at_s, min(at_s, self.driver.controls_to))
-        self._pending_switch = None
-        self._switch_scene(scene, at_s, immediate=False, why=why, path=path)
-        return []
-
-    def _switch_scene(self, scene: Scene, at_s: float, *, immediate: bool, why: str,
-                      path: Path | None = None) -> None:
-        old = self.player
-        if self.config.scene.panic_on_change:
-            if immediate:  # drop what is queued and end every sounding note now
-                self.scheduler.clear()
-                self.scheduler.panic()
-            else:  # every old note ends at the change, with its own note-off
-                self.scheduler.cut(at_s)
-        self.scene = scene
-        self.player = self._player_cls(scene, seed=self.config.scene.seed)
-        for name, value in old.params.items():  # a reload keeps what the performer set
-            if name in scene.params:
-                self.player.set_param(name, value)
-        self.scene_path = path
-        if self.config.scene.crossfade_s > 0:
-            self._fade = _ControlFade(at_s, self.config.scene.crossfade_s,
-                                      dict(self._last_controls))
-        self.driver.switch(self.player, at_s)
-        self.status.scene = scene.name
-        self._scene_since = at_s
-        self.scene_changes.append((at_s, self.driver.tempo.beat_at(at_s), scene.name, why))
-        self._publish_snapshots()
-        logger.info("scene %s: %s", why if why != "requested" else "changed to", scene.name)
-
     def _update_status(self, features: Features | None,
                       notes_window: deque[tuple[float, int]]) -> None:
         s = self.status
+        s.scene = self.performance.scene.name
+        s.tempo_bpm = self.performance.tempo_bpm()
         s.fps = self._latest.fps()
         ams = list(self._latest.analysis_ms)
         s.analysis_ms = float(np.median(ams)) if ams else 0.0

@@ -18,6 +18,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from sonify.commands import (
+    TEMPO_RANGE_BPM,
+    Command,
+    Freeze,
+    Learn,
+    Panic,
+    SetMaster,
+    SetParam,
+    SetScene,
+    SetTempo,
+    Transpose,
+    Trigger,
+)
 from sonify.control.midi_in import (
     CcBinding,
     MidiControl,
@@ -36,23 +49,23 @@ class Recorder:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self.calls: list[tuple[str, object]] = []
-        self.fail_on: str | None = None
+        self.calls: list[Command] = []
+        self.fail_on: str | None = None  # a kind
 
-    def __call__(self, name: str, arg: object) -> None:
-        if name == self.fail_on:
-            raise RuntimeError(f"runtime refused {name}")
+    def __call__(self, cmd: Command) -> None:
+        if cmd.kind == self.fail_on:
+            raise RuntimeError(f"runtime refused {cmd.kind}")
         with self._cond:
-            self.calls.append((name, arg))
+            self.calls.append(cmd)
             self._cond.notify_all()
 
-    def wait_for(self, n: int, timeout_s: float = 5.0) -> list[tuple[str, object]]:
+    def wait_for(self, n: int, timeout_s: float = 5.0) -> list[Command]:
         with self._cond:
             ok = self._cond.wait_for(lambda: len(self.calls) >= n, timeout_s)
             assert ok, f"expected {n} command(s) within {timeout_s} s, got {self.calls}"
             return list(self.calls)
 
-    def take(self) -> list[tuple[str, object]]:
+    def take(self) -> list[Command]:
         with self._cond:
             calls, self.calls = self.calls, []
             return calls
@@ -91,8 +104,8 @@ def test_a_knob_sweeps_the_parameter_over_its_range(rec: Recorder) -> None:
     ctl = make(rec, bindings=[CcBinding(0, 74, "density")])
     for value in (0, 127, 64):
         ctl.handle(cc(1, 74, value))
-    assert rec.take() == [("param", ("density", 1.0)), ("param", ("density", 8.0)),
-                          ("param", ("density", pytest.approx(1.0 + 7.0 * 64 / 127)))]
+    assert rec.take() == [SetParam("density", 1.0), SetParam("density", 8.0),
+                          SetParam("density", pytest.approx(1.0 + 7.0 * 64 / 127))]
 
 
 def test_lo_hi_override_narrows_inverts_and_is_clamped_to_the_parameter(rec: Recorder) -> None:
@@ -102,18 +115,18 @@ def test_lo_hi_override_narrows_inverts_and_is_clamped_to_the_parameter(rec: Rec
     ctl.handle(cc(1, 1, 127))
     ctl.handle(cc(1, 2, 0))
     ctl.handle(cc(1, 2, 127))
-    assert rec.take() == [("param", ("cutoff", pytest.approx(0.8))),
-                          ("param", ("cutoff", pytest.approx(0.2))),
-                          ("param", ("swing", -0.5)), ("param", ("swing", 0.5))]
+    assert rec.take() == [SetParam("cutoff", pytest.approx(0.8)),
+                          SetParam("cutoff", pytest.approx(0.2)),
+                          SetParam("swing", -0.5), SetParam("swing", 0.5)]
 
 
 def test_only_a_changed_value_is_sent(rec: Recorder) -> None:
     ctl = make(rec, bindings=[CcBinding(0, 74, "cutoff")])
     for value in (10, 10, 10, 11, 11, 10):
         ctl.handle(cc(1, 74, value))
-    assert [arg for _, arg in rec.take()] == [("cutoff", pytest.approx(10 / 127)),
-                                              ("cutoff", pytest.approx(11 / 127)),
-                                              ("cutoff", pytest.approx(10 / 127))]
+    assert rec.take() == [SetParam("cutoff", pytest.approx(10 / 127)),
+                          SetParam("cutoff", pytest.approx(11 / 127)),
+                          SetParam("cutoff", pytest.approx(10 / 127))]
     assert ctl.stats.ignored["unchanged"] == 3
     ctl.reset()  # e.g. after a scene switch: the next value goes out even if equal
     ctl.handle(cc(1, 74, 10))
@@ -129,8 +142,8 @@ def test_special_targets_tempo_master_freeze_and_panic(rec: Recorder) -> None:
                 cc(1, 22, 127), cc(1, 22, 100), cc(1, 22, 0),
                 cc(1, 23, 127), cc(1, 23, 127), cc(1, 23, 0), cc(1, 23, 127)):
         ctl.handle(msg)
-    assert rec.take() == [("tempo", 60.0), ("tempo", 187.0), ("master", 1.0), ("tempo", 120.0),
-                          ("freeze", True), ("freeze", False), ("panic", None), ("panic", None)]
+    assert rec.take() == [SetTempo(60.0), SetTempo(187.0), SetMaster(1.0), SetTempo(120.0),
+                          Freeze(True), Freeze(False), Panic(), Panic()]
 
 
 def test_a_binding_on_one_channel_ignores_the_others(rec: Recorder) -> None:
@@ -139,14 +152,14 @@ def test_a_binding_on_one_channel_ignores_the_others(rec: Recorder) -> None:
     assert rec.take() == []
     assert ctl.stats.ignored == {"wrong_channel": 1}
     ctl.handle(cc(2, 7, 127))
-    assert rec.take() == [("param", ("cutoff", 1.0))]
+    assert rec.take() == [SetParam("cutoff", 1.0)]
 
 
 def test_a_channel_binding_wins_over_an_any_channel_binding(rec: Recorder) -> None:
     ctl = make(rec, bindings=[CcBinding(0, 7, "cutoff"), CcBinding(5, 7, "swing")])
     ctl.handle(cc(5, 7, 127))
     ctl.handle(cc(9, 7, 127))
-    assert rec.take() == [("param", ("swing", 0.5)), ("param", ("cutoff", 1.0))]
+    assert rec.take() == [SetParam("swing", 0.5), SetParam("cutoff", 1.0)]
 
 
 def test_an_unbound_cc_is_counted_and_logged_once(rec: Recorder,
@@ -172,7 +185,7 @@ def test_channel_mode_messages_are_ignored_unless_bound(rec: Recorder) -> None:
     ctl = make(rec, bindings=[CcBinding(0, 123, "panic")])
     ctl.handle(cc(1, 120, 0))
     ctl.handle(cc(1, 123, 127))
-    assert rec.take() == [("panic", None)]
+    assert rec.take() == [Panic()]
     assert ctl.stats.ignored == {"channel_mode": 1}
 
 
@@ -188,7 +201,7 @@ def test_learn_binds_the_next_cc_and_persists_it(rec: Recorder, tmp_path: Path) 
     assert ctl.learning is None
     assert ctl.learned_bindings == [CcBinding(3, 21, "cutoff")]
     ctl.handle(cc(3, 21, 127))
-    assert rec.take() == [("param", ("cutoff", 1.0))]
+    assert rec.take() == [SetParam("cutoff", 1.0)]
     data = json.loads(path.read_text())
     assert data["bindings"] == [{"channel": 3, "cc": 21, "param": "cutoff"}]
     assert [p.name for p in path.parent.iterdir()] == ["learned.json"]  # no temp file left
@@ -207,12 +220,12 @@ def test_learn_replaces_the_older_binding_of_that_cc(rec: Recorder, tmp_path: Pa
     ctl.handle(cc(1, 21, 0))
     ctl.handle(cc(1, 21, 127))
     ctl.handle(cc(2, 21, 127))  # another channel still reaches the configured binding
-    assert rec.take() == [("param", ("density", 8.0)), ("param", ("swing", 0.5))]
+    assert rec.take() == [SetParam("density", 8.0), SetParam("swing", 0.5)]
     assert load_learned(path) == [CcBinding(1, 21, "density")]
     assert ctl.forget("density") == 1
     assert load_learned(path) == []
     ctl.handle(cc(1, 21, 0))
-    assert rec.take() == [("param", ("swing", -0.5))]
+    assert rec.take() == [SetParam("swing", -0.5)]
 
 
 def test_learn_accepts_special_targets_and_refuses_unknown_ones(rec: Recorder) -> None:
@@ -222,7 +235,7 @@ def test_learn_accepts_special_targets_and_refuses_unknown_ones(rec: Recorder) -
     ctl.learn("tempo")
     ctl.handle(cc(1, 5, 1))
     ctl.handle(cc(1, 5, 127))
-    assert rec.take() == [("tempo", 200.0)]
+    assert rec.take() == [SetTempo(200.0)]
 
 
 def test_learn_times_out(rec: Recorder) -> None:
@@ -292,7 +305,7 @@ def test_program_change_picks_a_scene_in_sorted_order(rec: Recorder) -> None:
     ctl = make(rec)
     for n in (0, 2, 1, 3, 127):
         ctl.handle(program(1, n))
-    assert rec.take() == [("scene", "calm"), ("scene", "storm"), ("scene", "dawn")]
+    assert rec.take() == [SetScene("calm"), SetScene("storm"), SetScene("dawn")]
     assert ctl.stats.rejected == {"unmapped_program": 2}
 
 
@@ -300,7 +313,7 @@ def test_program_change_follows_the_configured_list(rec: Recorder) -> None:
     ctl = make(rec, program_scenes=["storm", "missing", "calm"])
     for n in (0, 1, 2, 3):
         ctl.handle(program(1, n))
-    assert rec.take() == [("scene", "storm"), ("scene", "calm")]
+    assert rec.take() == [SetScene("storm"), SetScene("calm")]
     assert ctl.stats.rejected == {"unknown_scene": 1, "unmapped_program": 1}
 
 
@@ -309,15 +322,35 @@ def test_keys_transpose_around_the_root(rec: Recorder) -> None:
     for msg in (note_on(1, 48, 90), note_on(1, 55, 1), note_off(1, 55), note_on(1, 55, 0),
                 note_on(1, 36, 127)):
         ctl.handle(msg)
-    assert rec.take() == [("transpose", 0), ("transpose", 7), ("transpose", -12)]
+    assert rec.take() == [Transpose(0), Transpose(7), Transpose(-12)]
     assert ctl.stats.ignored == {"note_off": 2}
+
+
+def test_keys_far_from_the_root_transpose_at_most_the_engine_range(rec: Recorder) -> None:
+    ctl = make(rec, notes="transpose", transpose_root=60)
+    for pitch in (0, 127, 100):
+        ctl.handle(note_on(1, pitch, 90))
+    assert rec.take() == [Transpose(-48), Transpose(48), Transpose(40)]
+    assert ctl.stats.rejected == {}
+
+
+def test_a_tempo_knob_beyond_the_engine_range_is_clamped_to_it(rec: Recorder) -> None:
+    ctl = make(rec, bindings=[CcBinding(0, 20, "tempo", lo=0.0, hi=1000.0)])
+    ctl.handle(cc(1, 20, 0))
+    ctl.handle(cc(1, 20, 127))
+    assert rec.take() == [SetTempo(TEMPO_RANGE_BPM[0]), SetTempo(TEMPO_RANGE_BPM[1])]
+
+
+def test_a_tempo_range_outside_the_engine_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="within 20..300 bpm"):
+        MidiControlConfig(tempo_range_bpm=(10.0, 200.0))
 
 
 def test_keys_trigger_with_their_velocity(rec: Recorder) -> None:
     ctl = make(rec, notes="trigger")
     ctl.handle(note_on(10, 36, 127))
     ctl.handle(note_off(10, 36))
-    assert rec.take() == [("trigger", (36, 127))]
+    assert rec.take() == [Trigger(36, 127)]
 
 
 def test_keys_do_nothing_by_default(rec: Recorder) -> None:
@@ -332,7 +365,7 @@ def test_the_channel_setting_filters_programs_and_notes(rec: Recorder) -> None:
     for msg in (program(1, 0), note_on(1, 60, 1), program(10, 0), note_on(10, 60, 1),
                 cc(3, 1, 127)):
         ctl.handle(msg)
-    assert rec.take() == [("scene", "calm"), ("trigger", (60, 1)), ("param", ("cutoff", 1.0))]
+    assert rec.take() == [SetScene("calm"), Trigger(60, 1), SetParam("cutoff", 1.0)]
     assert ctl.stats.ignored == {"wrong_channel": 2}
 
 
@@ -367,7 +400,7 @@ def test_a_failing_command_is_counted_and_the_next_message_works(rec: Recorder) 
     ctl.handle(program(1, 0))
     ctl.handle(note_on(1, 60, 100))
     ctl.handle(None)  # type: ignore[arg-type]
-    assert rec.take() == [("trigger", (60, 100))]
+    assert rec.take() == [Trigger(60, 100)]
     assert ctl.stats.rejected == {"handler_error": 2}
 
 
@@ -423,7 +456,7 @@ def test_the_config_section_builds_a_control(rec: Recorder) -> None:
     ctl.handle(cc(10, 7, 127))
     ctl.handle(program(1, 1))
     ctl.handle(note_on(1, 62, 9))
-    assert rec.take() == [("tempo", 160.0), ("scene", "storm"), ("transpose", 2)]
+    assert rec.take() == [SetTempo(160.0), SetScene("storm"), Transpose(2)]
     assert MidiControlConfig().enabled is False
 
 
@@ -532,13 +565,13 @@ def test_a_controller_on_the_virtual_port_drives_the_engine(
                     note_on(1, 67, 100), note_off(1, 67), [0xF0, 0x01, 0xF7])
     calls = rec.wait_for(4)
     time.sleep(0.2)
-    assert rec.take() == [("param", ("cutoff", 0.0)), ("param", ("cutoff", 1.0)),
-                          ("scene", "storm"), ("transpose", 7)]
+    assert rec.take() == [SetParam("cutoff", 0.0), SetParam("cutoff", 1.0),
+                          SetScene("storm"), Transpose(7)]
     assert calls  # the commands came from the MIDI thread, in the order sent
 
     ctl.learn("swing")
     controller.send(cc(2, 16, 0), cc(2, 16, 127))
-    assert rec.wait_for(1) == [("param", ("swing", 0.5))]
+    assert rec.wait_for(1) == [SetParam("swing", 0.5)]
     # written by the housekeeping thread, not by JACK's process thread
     assert wait_until(lambda: load_learned(learn_file) == [CcBinding(2, 16, "swing")], 5.0)
     assert ctl.stats.rejected == {}
@@ -555,7 +588,7 @@ def test_a_named_controller_port_is_found_and_connected(
     assert wait_until(lambda: f"{ctl.client_name}:in" in jack_server.connections(), 5.0)
     probe(controller, ctl)
     controller.send(cc(5, 1, 127))
-    assert rec.wait_for(1) == [("param", ("density", 8.0))]
+    assert rec.wait_for(1) == [SetParam("density", 8.0)]
 
 
 def test_a_missing_port_is_a_clear_error_listing_the_inputs(
@@ -583,7 +616,7 @@ def test_a_controller_plugged_in_later_is_connected_and_reconnected(
             assert wait_until(lambda: ctl.connected, 5.0), f"round {round_}: not connected"
             probe(controller, ctl)
             controller.send(note_on(1, 40 + round_, 100))
-            assert rec.wait_for(1) == [("trigger", (40 + round_, 100))]
+            assert rec.wait_for(1) == [Trigger(40 + round_, 100)]
             rec.take()
         finally:
             controller.close()
@@ -665,7 +698,7 @@ def test_sonify_run_with_a_controller_from_the_config(jack_server: JackServer,
         probe(controller, ctl)
         controller.send([0xB0, 74, 0])  # the configured knob, all the way down
         assert wait_until(lambda: rt.player.params.get("activity") == 0.0, 5.0, 0.05)
-        rt.command("learn", "activity")
+        rt.command(Learn("activity"))
         assert wait_until(lambda: ctl.learning is not None, 5.0, 0.05)
         controller.send([0xB0, 20, 64])  # the learnt knob binds (and is consumed)
         assert wait_until(lambda: ctl.learning is None, 5.0, 0.05)

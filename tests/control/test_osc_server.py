@@ -19,6 +19,18 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 from pythonosc.udp_client import SimpleUDPClient
 
+from sonify.commands import (
+    KINDS,
+    TEMPO_RANGE_BPM,
+    Command,
+    Freeze,
+    Learn,
+    Mute,
+    Panic,
+    SetParam,
+    SetScene,
+    SetTempo,
+)
 from sonify.control.osc_server import ADDRESS_SPACE, ControlServer, ControlStats, status_reply
 from tests.conftest import require_program
 
@@ -33,24 +45,24 @@ class Recorder:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self.calls: list[tuple[str, object]] = []
-        self.fail_on: str | None = None
+        self.calls: list[Command] = []
+        self.fail_on: str | None = None  # a kind
 
-    def __call__(self, name: str, arg: object) -> None:
-        if name == self.fail_on:
-            raise RuntimeError(f"runtime refused {name}")
+    def __call__(self, cmd: Command) -> None:
+        if cmd.kind == self.fail_on:
+            raise RuntimeError(f"runtime refused {cmd.kind}")
         with self._cond:
-            self.calls.append((name, arg))
+            self.calls.append(cmd)
             self._cond.notify_all()
 
-    def wait_for(self, n: int, timeout_s: float = 2.0) -> list[tuple[str, object]]:
+    def wait_for(self, n: int, timeout_s: float = 2.0) -> list[Command]:
         """The calls once there are at least ``n`` (fails after ``timeout_s``)."""
         with self._cond:
             ok = self._cond.wait_for(lambda: len(self.calls) >= n, timeout_s)
             assert ok, f"expected {n} command(s) within {timeout_s} s, got {self.calls}"
             return list(self.calls)
 
-    def snapshot(self) -> list[tuple[str, object]]:
+    def snapshot(self) -> list[Command]:
         with self._cond:
             return list(self.calls)
 
@@ -122,25 +134,26 @@ def sender(server: ControlServer) -> Iterator[Callable[[bytes], None]]:
 # -- each address, each command --------------------------------------------------------------
 
 @pytest.mark.parametrize(("address", "value", "expected"), [
-    ("/sonify/scene", "storm", ("scene", "storm")),
-    ("/sonify/param/cutoff", 0.25, ("param", ("cutoff", 0.25))),
-    ("/sonify/param/cutoff", 1, ("param", ("cutoff", 1.0))),
-    ("/sonify/param/swing", -0.5, ("param", ("swing", -0.5))),
-    ("/sonify/tempo", 128.5, ("tempo", 128.5)),
-    ("/sonify/tempo", 90, ("tempo", 90.0)),
-    ("/sonify/tempo", 20, ("tempo", 20.0)),
-    ("/sonify/tempo", 300.0, ("tempo", 300.0)),
-    ("/sonify/mute/bass", 1, ("mute", ("bass", True))),
-    ("/sonify/mute/lead", 0, ("mute", ("lead", False))),
-    ("/sonify/mute/lead", 1.0, ("mute", ("lead", True))),
-    ("/sonify/freeze", 1, ("freeze", True)),
-    ("/sonify/freeze", False, ("freeze", False)),
-    ("/sonify/learn", "activity", ("learn", "activity")),
-    ("/sonify/panic", None, ("panic", None)),
-    ("/sonify/panic", 1, ("panic", None)),
+    ("/sonify/scene", "storm", SetScene("storm")),
+    ("/sonify/param/cutoff", 0.25, SetParam("cutoff", 0.25)),
+    ("/sonify/param/cutoff", 1, SetParam("cutoff", 1.0)),
+    ("/sonify/param/swing", -0.5, SetParam("swing", -0.5)),
+    ("/sonify/tempo", 128.5, SetTempo(128.5)),
+    ("/sonify/tempo", 90, SetTempo(90.0)),
+    ("/sonify/tempo", 20, SetTempo(20.0)),
+    ("/sonify/tempo", 300.0, SetTempo(300.0)),
+    ("/sonify/mute/bass", 1, Mute("bass", True)),
+    ("/sonify/mute/lead", 0, Mute("lead", False)),
+    ("/sonify/mute/lead", 1.0, Mute("lead", True)),
+    ("/sonify/freeze", 1, Freeze(True)),
+    ("/sonify/freeze", False, Freeze(False)),
+    ("/sonify/learn", "cutoff", Learn("cutoff")),
+    ("/sonify/learn", "tempo", Learn("tempo")),
+    ("/sonify/panic", None, Panic()),
+    ("/sonify/panic", 1, Panic()),
 ])
 def test_each_address_becomes_its_command(server: ControlServer, rec: Recorder, address: str,
-                                          value: Any, expected: tuple[str, object]) -> None:
+                                          value: Any, expected: Command) -> None:
     client = SimpleUDPClient("127.0.0.1", server.port)
     client.send_message(address, [] if value is None else value)
     assert rec.wait_for(1) == [expected]
@@ -152,9 +165,9 @@ def test_panic_button_release_does_nothing(server: ControlServer, rec: Recorder,
                                            sender: Callable[[bytes], None]) -> None:
     sender(msg("/sonify/panic", 0))
     sender(msg("/sonify/panic", 1))
-    assert rec.wait_for(1) == [("panic", None)]
+    assert rec.wait_for(1) == [Panic()]
     stats = wait_received(server, 2)
-    assert stats.rejected_total == 0 and rec.snapshot() == [("panic", None)]
+    assert stats.rejected_total == 0 and rec.snapshot() == [Panic()]
 
 
 def test_oscsend_drives_scene_and_panic(server: ControlServer, rec: Recorder) -> None:
@@ -162,11 +175,11 @@ def test_oscsend_drives_scene_and_panic(server: ControlServer, rec: Recorder) ->
     port = str(server.port)
     subprocess.run([oscsend, "127.0.0.1", port, "/sonify/scene", "s", "storm"],
                    check=True, timeout=5)
-    assert rec.wait_for(1) == [("scene", "storm")]
+    assert rec.wait_for(1) == [SetScene("storm")]
     subprocess.run([oscsend, "127.0.0.1", port, "/sonify/panic"], check=True, timeout=5)
     subprocess.run([oscsend, "127.0.0.1", port, "/sonify/tempo", "i", "140"], check=True,
                    timeout=5)
-    assert rec.wait_for(3) == [("scene", "storm"), ("panic", None), ("tempo", 140.0)]
+    assert rec.wait_for(3) == [SetScene("storm"), Panic(), SetTempo(140.0)]
 
 
 # -- status -----------------------------------------------------------------------------------
@@ -213,7 +226,7 @@ def _bad_packets(rng: random.Random) -> tuple[list[bytes], dict[str, int]]:
                        msg("/sonify/freeze", 1), bundle(0, msg("/sonify/tempo", 99.0))]
     for good in valid_with_args:  # every truncation (a bare bundle header is an empty bundle)
         packets.extend(good[:n] for n in range(1, len(good)))
-    wrong_type = [msg("/sonify/tempo", "fast"), msg("/sonify/scene", 3),
+    wrong_type = [msg("/sonify/tempo", "fast"), msg("/sonify/scene", 3), msg("/sonify/learn", 3),
                   msg("/sonify/param/cutoff", "x"), msg("/sonify/mute/bass", "yes"),
                   msg("/sonify/freeze", "on"), msg("/sonify/tempo", (b"\x01", "b")),
                   msg("/sonify/tempo", True), msg("/sonify/scene", (b"storm", "b"))]
@@ -227,11 +240,12 @@ def _bad_packets(rng: random.Random) -> tuple[list[bytes], dict[str, int]]:
                     msg("/sonify/mute/bass", 2), msg("/sonify/freeze", -1),
                     msg("/sonify/freeze", 0.5), msg("/sonify/panic", 7)]
     unknown_names = [msg("/sonify/scene", "nope"), msg("/sonify/param/volume", 0.5),
-                     msg("/sonify/param/cut*", 0.5), msg("/sonify/mute/drums", 1)]  # no patterns
+                     msg("/sonify/param/cut*", 0.5), msg("/sonify/mute/drums", 1),  # no patterns
+                     msg("/sonify/learn", "volume")]
     packets += wrong_type + wrong_arity + unknown + out_of_range + unknown_names
     least = {"malformed": 200, "wrong_type": len(wrong_type), "wrong_arity": len(wrong_arity),
              "unknown_address": len(unknown), "out_of_range": len(out_of_range),
-             "unknown_scene": 1, "unknown_param": 2, "unknown_voice": 1}
+             "unknown_scene": 1, "unknown_param": 3, "unknown_voice": 1}
     return packets, least
 
 
@@ -252,7 +266,7 @@ def test_fuzz_issues_no_command_and_the_server_survives(
         assert stats.rejected.get(reason, 0) >= n, (reason, stats.rejected)
     assert server.running
     sender(msg("/sonify/tempo", 120))
-    assert rec.wait_for(1) == [("tempo", 120.0)]
+    assert rec.wait_for(1) == [SetTempo(120.0)]
 
 
 def test_rejections_are_logged_at_most_once_per_reason(
@@ -277,7 +291,7 @@ def test_a_failing_command_or_status_does_not_stop_the_server(
     wait_received(server, 1)
     assert server.stats.rejected == {"handler_error": 1}
     sender(msg("/sonify/panic"))
-    assert rec.wait_for(1) == [("panic", None)]
+    assert rec.wait_for(1) == [Panic()]
     assert server.running
 
 
@@ -291,7 +305,7 @@ def test_a_failing_status_callback_sends_no_reply(rec: Recorder) -> None:
         sock.bind(("127.0.0.1", 0))
         sock.sendto(msg("/sonify/status"), ("127.0.0.1", srv.port))
         sock.sendto(msg("/sonify/panic"), ("127.0.0.1", srv.port))
-        assert rec.wait_for(1) == [("panic", None)]
+        assert rec.wait_for(1) == [Panic()]
         assert srv.stats.rejected == {"handler_error": 1} and srv.stats.replies == 0
 
 
@@ -302,7 +316,7 @@ def test_a_future_bundle_never_blocks_a_later_panic(
     sender(bundle(time.time() + 5.0, msg("/sonify/tempo", 150)))
     t0 = time.monotonic()
     sender(msg("/sonify/panic"))
-    assert rec.wait_for(1, timeout_s=0.5) == [("panic", None)]
+    assert rec.wait_for(1, timeout_s=0.5) == [Panic()]
     assert time.monotonic() - t0 < 0.5
     assert server.stats.pending == 1  # the tempo waits for its time, the thread does not
 
@@ -311,7 +325,7 @@ def test_a_future_bundle_applies_at_its_time(
         server: ControlServer, rec: Recorder, sender: Callable[[bytes], None]) -> None:
     t0 = time.monotonic()
     sender(bundle(time.time() + 0.3, msg("/sonify/tempo", 150), msg("/sonify/freeze", 1)))
-    assert rec.wait_for(2, timeout_s=2.0) == [("tempo", 150.0), ("freeze", True)]
+    assert rec.wait_for(2, timeout_s=2.0) == [SetTempo(150.0), Freeze(True)]
     assert 0.25 <= time.monotonic() - t0 < 1.0
     assert server.stats.pending == 0
 
@@ -319,7 +333,7 @@ def test_a_future_bundle_applies_at_its_time(
 def test_panic_inside_a_future_bundle_acts_at_once(
         server: ControlServer, rec: Recorder, sender: Callable[[bytes], None]) -> None:
     sender(bundle(time.time() + 5.0, msg("/sonify/tempo", 150), msg("/sonify/panic")))
-    assert rec.wait_for(1, timeout_s=0.5) == [("panic", None)]
+    assert rec.wait_for(1, timeout_s=0.5) == [Panic()]
     assert server.stats.pending == 1
 
 
@@ -329,16 +343,16 @@ def test_a_bundle_an_hour_ahead_is_dropped(
     stats = wait_received(server, 1)
     assert stats.rejected == {"too_far_future": 1} and stats.pending == 0
     sender(bundle(time.time() + 3600.0, msg("/sonify/tempo", 150), msg("/sonify/panic")))
-    assert rec.wait_for(1) == [("panic", None)]  # panic still silences a sender with a bad clock
+    assert rec.wait_for(1) == [Panic()]  # panic still silences a sender with a bad clock
     sender(msg("/sonify/freeze", 0))
-    assert rec.wait_for(2) == [("panic", None), ("freeze", False)]
+    assert rec.wait_for(2) == [Panic(), Freeze(False)]
 
 
 def test_immediate_and_past_bundles_apply_in_order(
         server: ControlServer, rec: Recorder, sender: Callable[[bytes], None]) -> None:
     sender(bundle(0, msg("/sonify/scene", "storm"), msg("/sonify/tempo", 100)))
     sender(bundle(time.time() - 60.0, msg("/sonify/mute/bass", 1)))
-    assert rec.wait_for(3) == [("scene", "storm"), ("tempo", 100.0), ("mute", ("bass", True))]
+    assert rec.wait_for(3) == [SetScene("storm"), SetTempo(100.0), Mute("bass", True)]
 
 
 def test_a_bundle_with_one_bad_message_applies_none_of_it(
@@ -347,13 +361,13 @@ def test_a_bundle_with_one_bad_message_applies_none_of_it(
                   msg("/sonify/freeze", 1)))
     assert wait_received(server, 1).rejected == {"out_of_range": 1}
     sender(msg("/sonify/tempo", 90))  # a marker: everything before it has been handled
-    assert rec.wait_for(1) == [("tempo", 90.0)]
+    assert rec.wait_for(1) == [SetTempo(90.0)]
 
 
 def test_a_panic_in_a_refused_bundle_still_acts(
         server: ControlServer, rec: Recorder, sender: Callable[[bytes], None]) -> None:
     sender(bundle(0, msg("/sonify/tempo", 1000), msg("/sonify/panic")))
-    assert rec.wait_for(1) == [("panic", None)]
+    assert rec.wait_for(1) == [Panic()]
     assert wait_received(server, 1).rejected == {"out_of_range": 1}
 
 
@@ -378,7 +392,7 @@ def test_a_sender_not_allowed_is_ignored(rec: Recorder) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as friend:
             friend.bind(("127.0.0.2", 0))  # all of 127/8 is loopback on Linux
             friend.sendto(msg("/sonify/panic"), ("127.0.0.1", srv.port))
-            assert rec.wait_for(1) == [("panic", None)]
+            assert rec.wait_for(1) == [Panic()]
 
 
 def test_an_allowed_network_lets_its_senders_in(rec: Recorder) -> None:
@@ -390,7 +404,7 @@ def test_an_allowed_network_lets_its_senders_in(rec: Recorder) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as friend:
             friend.bind(("127.0.0.3", 0))  # in 127.0.0.2/31
             friend.sendto(msg("/sonify/panic"), ("127.0.0.1", srv.port))
-            assert rec.wait_for(1) == [("panic", None)]
+            assert rec.wait_for(1) == [Panic()]
 
 
 def test_allow_list_entries_must_be_addresses(rec: Recorder) -> None:
@@ -434,3 +448,6 @@ def test_address_space_documents_every_address() -> None:
                      "/sonify/status"}
     for entry in ADDRESS_SPACE:
         assert {"path", "types", "range", "description"} <= entry.keys()
+        assert entry["command"] is None or entry["command"] in KINDS
+    tempo = next(e for e in ADDRESS_SPACE if e["path"] == "/sonify/tempo")
+    assert tempo["range"] == TEMPO_RANGE_BPM  # the command module's, not a copy

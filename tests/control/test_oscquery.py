@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 
-from sonify.control.osc_server import ADDRESS_SPACE, TEMPO_RANGE_BPM, ControlServerError
+from sonify.commands import TEMPO_RANGE_BPM
+from sonify.control.osc_server import ADDRESS_SPACE, ControlServerError
 from sonify.control.oscquery import (
     EXTENSIONS,
     OscQueryServer,
     SonifyTree,
     find_node,
 )
-from sonify.features.registry import SCALARS
+from sonify.features.registry import FEATURES, SCALARS
 
 OSC_PORT = 9000
 
@@ -177,6 +178,10 @@ def test_features_are_read_only_and_ranged_0_to_1(server: OscQueryServer) -> Non
     assert brightness["RANGE"] == [{"MIN": 0.0, "MAX": 1.0}]
     assert brightness["VALUE"] == [0.5]
     assert "luma" in brightness["DESCRIPTION"]
+    stars = get_json(server, "/sonify/feature/stars")  # a count: its scale is the registry's
+    assert stars["RANGE"] == [{"MIN": 0.0, "MAX": 1.0}]
+    assert f"count / {FEATURES['stars'].span[1]:g}, at most 1" in stars["DESCRIPTION"]
+    assert "count / 16," in stars["DESCRIPTION"]
     mood = get_json(server, "/sonify/feature/mood")
     assert (mood["TYPE"], mood["ACCESS"], mood["VALUE"]) == ("s", 1, ["calm"])
 

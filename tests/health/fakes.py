@@ -9,6 +9,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sonify.commands import Command, Freeze, Mute, SetScene, SetTempo
+
 SCENES = ["calm", "storm", "night"]
 VOICES = ["bass", "lead"]
 
@@ -32,7 +34,7 @@ class FakeEngine:
         self.muted: set[str] = set()
         self.frozen = False
         self.tempo_bpm = 96.0
-        self.commands: list[tuple[str, object]] = []
+        self.commands: list[Command] = []
         self.ok = True
         self.problems: list[str] = []
         self.midi_problem: str | None = None
@@ -73,21 +75,20 @@ class FakeEngine:
         self._maybe_fail("scenes")
         return list(SCENES)
 
-    def command(self, name: str, arg: object) -> None:
+    def command(self, cmd: Command) -> None:
         self._maybe_fail("command")
         with self._lock:
-            self.commands.append((name, arg))
-            if name == "scene":
-                self.scene = str(arg)
-            elif name == "mute":
-                assert isinstance(arg, tuple)
-                voice, on = arg
-                (self.muted.add if on else self.muted.discard)(voice)
-            elif name == "freeze":
-                self.frozen = bool(arg)
-            elif name == "tempo":
-                self.tempo_bpm = float(arg)  # type: ignore[arg-type]
+            self.commands.append(cmd)
+            match cmd:
+                case SetScene(name):
+                    self.scene = name
+                case Mute(voice, muted):
+                    (self.muted.add if muted else self.muted.discard)(voice)
+                case Freeze(on):
+                    self.frozen = on
+                case SetTempo(bpm):
+                    self.tempo_bpm = bpm
 
-    def seen(self) -> list[tuple[str, object]]:
+    def seen(self) -> list[Command]:
         with self._lock:
             return list(self.commands)

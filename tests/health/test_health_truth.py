@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sonify.commands import Extra
 from sonify.config import Config
 from sonify.events import ControlChange, Event
 from sonify.health.monitor import HealthLimits, HealthMonitor
@@ -182,7 +183,7 @@ def test_a_stalled_music_thread_turns_health_503_and_it_comes_back(
         engine: tuple[Runtime, str, FlakyOutput]) -> None:
     rt, base, _ = engine
     rt.extra_commands["stall"] = lambda seconds: time.sleep(float(seconds))  # type: ignore[arg-type]
-    rt.command("stall", 2.6)
+    rt.command(Extra("stall", 2.6))
     seen: list[dict] = []
 
     def stalled() -> bool:

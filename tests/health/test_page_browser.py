@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sonify.commands import Mute, Panic, SetScene
 from sonify.health.metrics import Metrics
 from sonify.health.server import HealthServer
 from tests.conftest import IN_CI, require_program, wait_until
@@ -103,7 +104,7 @@ def test_page_shows_live_values_and_switches_scene(page: Any, engine: FakeEngine
         expect(page.locator("#scene-select option")).to_have_count(3)
         page.select_option("#scene-select", "storm")
         page.click("#scene-switch")
-        assert wait_until(lambda: ("scene", "storm") in engine.seen(), 5.0)
+        assert wait_until(lambda: SetScene("storm") in engine.seen(), 5.0)
         expect(page.locator("#scene-name")).to_have_text("storm")
         assert page.inner_text("#message") == "scene sent"
 
@@ -111,10 +112,10 @@ def test_page_shows_live_values_and_switches_scene(page: Any, engine: FakeEngine
         page.click("#mute-bass")
         expect(page.locator("#mute-bass")).to_have_text("unmute bass")
         page.click("#panic")
-        assert wait_until(lambda: ("panic", None) in engine.seen(), 5.0)
+        assert wait_until(lambda: Panic() in engine.seen(), 5.0)
         page.screenshot(path=str(tmp_path / "health-page.png"), full_page=True)
-        assert engine.seen()[:3] == [("scene", "storm"), ("mute", ("bass", True)),
-                                     ("panic", None)]
+        assert engine.seen()[:3] == [SetScene("storm"), Mute("bass", True),
+                                     Panic()]
         assert page.console_errors == []
     finally:
         server.stop()
@@ -149,7 +150,7 @@ def test_page_carries_its_token_into_every_request(page: Any, engine: FakeEngine
         page.select_option("#scene-select", "night")
         page.click("#scene-switch")
         expect(page.locator("#scene-name")).to_have_text("night")
-        assert engine.seen() == [("scene", "night")]
+        assert engine.seen() == [SetScene("night")]
     finally:
         server.stop()
 

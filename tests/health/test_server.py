@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sonify.commands import Command, Freeze, Mute, Panic, SetScene, SetTempo
 from sonify.health.metrics import Metrics
 from sonify.health.server import (
     LOCKOUT_S,
@@ -140,18 +141,19 @@ def test_unknown_path_is_404(client: Client) -> None:
     assert status == 404 and "nope" in body["error"]
 
 
-@pytest.mark.parametrize(("name", "arg", "issued"), [
-    ("scene", "storm", ("scene", "storm")),
-    ("mute", {"voice": "bass", "muted": True}, ("mute", ("bass", True))),
-    ("mute", ["lead", 0], ("mute", ("lead", False))),
-    ("freeze", True, ("freeze", True)),
-    ("panic", None, ("panic", None)),
-    ("tempo", 120, ("tempo", 120.0)),
+@pytest.mark.parametrize(("name", "arg", "issued", "answer"), [
+    ("scene", "storm", SetScene("storm"), "storm"),
+    ("mute", {"voice": "bass", "muted": True}, Mute("bass", True),
+     {"voice": "bass", "muted": True}),
+    ("mute", ["lead", 0], Mute("lead", False), {"voice": "lead", "muted": False}),
+    ("freeze", True, Freeze(True), True),
+    ("panic", None, Panic(), None),
+    ("tempo", 120, SetTempo(120.0), 120.0),
 ])
 def test_valid_commands_reach_the_runtime(client: Client, engine: FakeEngine, name: str,
-                                          arg: Any, issued: tuple[str, object]) -> None:
+                                          arg: Any, issued: Command, answer: Any) -> None:
     status, body = client.command(name, arg)
-    assert status == 200 and body["ok"] is True
+    assert status == 200 and body == {"ok": True, "name": name, "arg": answer}
     assert engine.seen() == [issued]
 
 
@@ -165,6 +167,7 @@ def test_valid_commands_reach_the_runtime(client: Client, engine: FakeEngine, na
     ("tempo", 1000, "out_of_range", "20..300"),
     ("tempo", True, "wrong_type", "number"),
     ("reboot", None, "unknown_command", "scene, mute"),
+    ("param", ["cutoff", 0.5], "unknown_command", "scene, mute, freeze, panic, tempo"),
 ])
 def test_bad_commands_are_400_with_a_message_and_counted(
         client: Client, engine: FakeEngine, metrics: Metrics, name: str, arg: Any,
@@ -199,7 +202,7 @@ def test_commands_from_another_site_are_refused(client: Client, engine: FakeEngi
     assert status == 403 and engine.seen() == []
     status, body = client.command("panic",
                                   headers={"Origin": f"http://127.0.0.1:{client.port}"})
-    assert status == 200 and engine.seen() == [("panic", None)]
+    assert status == 200 and engine.seen() == [Panic()]
 
 
 def test_a_rebound_host_name_is_refused_on_loopback(client: Client) -> None:
@@ -240,7 +243,7 @@ def test_with_a_token_every_request_needs_it(engine: FakeEngine, metrics: Metric
         assert c.request("GET", "/health", headers=auth)[0] == 200
         assert c.command("panic", headers=auth)[0] == 200
         assert c.command("scene", "night", headers=auth)[0] == 200
-        assert engine.seen() == [("panic", None), ("scene", "night")]
+        assert engine.seen() == [Panic(), SetScene("night")]
         assert 'sonify_control_rejected_total{reason="unauthorized"}' in metrics.render().decode()
 
 
@@ -301,9 +304,17 @@ def test_stop_releases_the_port(engine: FakeEngine, metrics: Metrics) -> None:
 
 
 def test_validate_command_is_usable_on_its_own() -> None:
-    assert validate_command("tempo", 60.5, scenes=[], voices=[]) == ("tempo", 60.5)
+    assert validate_command("tempo", 60.5, scenes=[], voices=[]) == SetTempo(60.5)
     with pytest.raises(ValueError, match="unknown scene"):
         validate_command("scene", "x", scenes=["a"], voices=[])
+
+
+def test_a_command_that_needs_no_lookup_does_not_build_the_state(
+        client: Client, engine: FakeEngine) -> None:
+    engine.fail.add("state")
+    engine.fail.add("scenes")
+    assert client.command("panic")[0] == 200 and client.command("tempo", 90)[0] == 200
+    assert engine.seen() == [Panic(), SetTempo(90.0)]
 
 
 def test_a_silent_client_does_not_block_others(client: Client) -> None:
@@ -350,7 +361,7 @@ def test_a_token_in_the_address_becomes_a_cookie_and_leaves_the_address(
         assert c.request("GET", "/", headers=cookie)[0] == 200
         assert c.request("GET", "/thumbnail.jpg", headers=cookie)[0] == 200
         assert c.command("panic", headers=cookie)[0] == 200
-        assert engine.seen() == [("panic", None)]
+        assert engine.seen() == [Panic()]
         # another value, or the cookie of another engine's port, is no cookie at all
         assert c.request("GET", "/api/state", headers={"Cookie": f"{name}=0{value[1:]}"})[0] \
             == 401

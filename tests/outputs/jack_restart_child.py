@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any
 
+from sonify.commands import Command, Trigger
 from sonify.control.midi_in import MidiControl
 from sonify.events import ControlChange, Note
 from sonify.outputs.midi import MidiOutput
@@ -53,10 +54,10 @@ def main() -> int:
     out = MidiOutput(port=args.output_port, virtual=args.output_virtual, api="jack",
                      client_name=args.client, wait=True)
     scheduler = Scheduler([out], RealTime())
-    commands: list[tuple[str, object]] = []
+    commands: list[Command] = []
     control = None
     if args.control_port:
-        control = MidiControl(lambda name, arg: commands.append((name, arg)),
+        control = MidiControl(commands.append,
                               params=lambda: {}, scenes=lambda: [], port=args.control_port,
                               api="jack", client_name=f"{args.client}-ctl", wait=True,
                               notes="trigger", poll_interval_s=POLL_S)
@@ -108,7 +109,7 @@ def main() -> int:
             stats = control.stats
             answer["control"] = {"connected": control.connected, "target": control.target,
                                  "received": stats.received, "reconnects": stats.reconnects,
-                                 "triggers": sum(1 for c in commands if c[0] == "trigger")}
+                                 "triggers": sum(1 for c in commands if isinstance(c, Trigger))}
         if clock is not None:
             answer["clock"] = {"connected": clock.connected, "messages": clock.messages}
         print(json.dumps(answer), flush=True)

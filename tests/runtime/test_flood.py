@@ -4,10 +4,12 @@ and a flood of failing commands writes a handful of log lines, not thousands."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
 from sonify.capture.demo import DemoSource
+from sonify.commands import Learn, SetScene
 from sonify.config import Config
 from sonify.outputs.recording import RecordingOutput
 from sonify.runtime import Runtime, Status
@@ -15,29 +17,29 @@ from sonify.timing.clock import ManualTime
 from sonify.timing.floodbench import run_flood_bench
 
 
-def virtual_runtime(scene: str = "city") -> tuple[Runtime, RecordingOutput]:
+def virtual_runtime(scene: str = "city", status_cb: Callable[[Status], None] | None = None
+                    ) -> tuple[Runtime, RecordingOutput]:
     c = Config()
     c.scene.name = scene
     c.scene.watch = False
     c.control.port = 0
     c.http.port = 0
     out = RecordingOutput()
-    rt = Runtime(c, [out], time_source=ManualTime(0.0),
+    rt = Runtime(c, [out], time_source=ManualTime(0.0), status_cb=status_cb,
                  source=DemoSource("city", width=160, height=90, fps=4.0, realtime=False))
     return rt, out
 
 
 def test_a_flood_of_scene_requests_is_one_change_per_block_and_the_last_one_wins() -> None:
-    rt, out = virtual_runtime()
     flooded = []
 
     def flood(status: Status) -> None:  # once a virtual second: 2,000 requests at once
         if len(flooded) < 3:
             for i in range(2000):
-                rt.command("scene", ("energize", "gallery", "calm")[i % 3])
+                rt.command(SetScene(("energize", "gallery", "calm")[i % 3]))
             flooded.append(status)
 
-    rt._status_cb = flood
+    rt, out = virtual_runtime(status_cb=flood)
     rt.run_virtual(8.0, block_s=0.05)
     stats = rt.commands.stats().kinds["scene"]
     assert stats.received == 6000 and stats.dropped == 0
@@ -52,15 +54,14 @@ def test_a_flood_of_scene_requests_is_one_change_per_block_and_the_last_one_wins
 
 def test_a_learn_flood_with_midi_control_off_logs_a_few_clear_lines(
         caplog: pytest.LogCaptureFixture) -> None:
-    rt, _ = virtual_runtime()
     sent = []
 
     def flood(status: Status) -> None:
         for _ in range(5000):
-            rt.command("learn", "stabs")
+            rt.command(Learn("stabs"))
         sent.append(5000)
 
-    rt._status_cb = flood
+    rt, _ = virtual_runtime(status_cb=flood)
     with caplog.at_level(logging.ERROR, logger="sonify"):
         rt.run_virtual(4.0, block_s=0.05)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]

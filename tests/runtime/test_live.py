@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from sonify.commands import Extra, SetParam, SetScene, Transpose, Trigger
+from sonify.commands import Status as StatusRequest
 from sonify.config import AutoConfig, Config
 from sonify.events import ControlChange, NoteOff, NoteOn
 from sonify.outputs.recording import RecordingOutput
-from sonify.runtime import Runtime, _AutoScene, _ControlFade, quantize_beat
+from sonify.performance.core import AutoScene, ControlFade, quantize_beat
+from sonify.runtime import Runtime
 from tests.conftest import wait_until
 from tests.runtime.test_runtime import unmatched
 
@@ -57,7 +60,7 @@ def test_quantize_beat_rounds_up_to_the_grid() -> None:
 
 
 def test_control_fade_glides_from_the_old_value() -> None:
-    fade = _ControlFade(10.0, 2.0, {("cc", 0, 74): 20})
+    fade = ControlFade(10.0, 2.0, {("cc", 0, 74): 20})
     assert fade.apply(ControlChange(9.9, 0, 74, 100)).value == 100  # before the change
     assert fade.apply(ControlChange(10.0, 0, 74, 100)).value == 20
     assert fade.apply(ControlChange(11.0, 0, 74, 100)).value == 60
@@ -66,7 +69,7 @@ def test_control_fade_glides_from_the_old_value() -> None:
 
 
 def test_auto_mode_needs_the_mood_to_hold_and_the_scene_to_dwell() -> None:
-    auto = _AutoScene(AutoConfig(enabled=True, scenes={"calm": "calm", "energetic": "energize"},
+    auto = AutoScene(AutoConfig(enabled=True, scenes={"calm": "calm", "energetic": "energize"},
                                  hold_s=5.0, dwell_s=20.0))
     assert auto.choose("energetic", 0.0, "calm", 0.0) is None  # a new mood starts its hold
     assert auto.choose("energetic", 4.0, "calm", 0.0) is None  # not held long enough
@@ -83,13 +86,13 @@ def test_auto_mode_needs_the_mood_to_hold_and_the_scene_to_dwell() -> None:
 def test_a_scene_change_waits_for_the_next_bar_and_ends_the_old_notes_there() -> None:
     out = RecordingOutput()
     rt = Runtime(config("energize", quantize="bar", crossfade_s=0.0), [out])
-    at(1.2, rt.command, "scene", "city")
+    at(1.2, rt.command, SetScene("city"))
     status = rt.run(4.0)
     assert status.scene == "city"
     [(at_s, beat, name, why)] = rt.scene_changes
     assert name == "city" and why == "requested"
     assert beat > 0 and on_bar(beat)
-    old = {v.name for v in rt._load_scene("energize").voices}
+    old = {v.name for v in rt.performance.load_scene("energize").voices}
     new = {v.name for v in rt.scene.voices}
     ons = [e for e in out.events if isinstance(e, NoteOn)]
     offs = {e.note_id: e.t for e in out.events if isinstance(e, NoteOff)}
@@ -105,7 +108,7 @@ def test_a_scene_change_waits_for_the_next_bar_and_ends_the_old_notes_there() ->
 def test_controls_crossfade_into_the_new_scene() -> None:
     out = RecordingOutput()
     rt = Runtime(config("calm", quantize="beat", crossfade_s=1.5), [out])
-    at(1.0, rt.command, "scene", "gallery")
+    at(1.0, rt.command, SetScene("gallery"))
     rt.run(4.0)
     [(at_s, _, _, _)] = rt.scene_changes
     ccs = [e for e in out.events if isinstance(e, ControlChange) and e.control == 74
@@ -122,9 +125,9 @@ def test_a_live_param_changes_what_plays() -> None:
     c = config("gallery", quantize="now")
     rt = Runtime(c, [out])
     assert rt.params_snapshot == {"activity": (0.0, 1.0)}
-    at(0.2, rt.command, "param", ("activity", 0.0))
+    at(0.2, rt.command, SetParam("activity", 0.0))
     replies: list[dict] = []
-    at(2.0, rt.command, "status", replies.append)
+    at(2.0, rt.command, StatusRequest(replies.append))
     rt.run(2.5)
     assert replies and replies[0]["params"] == {"activity": 0.0}
 
@@ -145,8 +148,8 @@ def test_param_density_is_heard(tmp_path: Path) -> None:
 def test_transpose_and_trigger_commands() -> None:
     out = RecordingOutput()
     rt = Runtime(config("energize"), [out])
-    at(0.1, rt.command, "transpose", 12)
-    at(1.0, rt.command, "trigger", (72, 100))
+    at(0.1, rt.command, Transpose(12))
+    at(1.0, rt.command, Trigger(72, 100))
     rt.run(2.0)
     assert rt.transpose == 12
     triggered = [e for e in out.events if isinstance(e, NoteOn) and e.voice == "trigger"]
@@ -157,8 +160,8 @@ def test_transpose_and_trigger_commands() -> None:
 def test_unknown_command_and_bad_param_do_not_stop_the_show() -> None:
     out = RecordingOutput()
     rt = Runtime(config("gallery"), [out])
-    at(0.3, rt.command, "param", ("no_such", 1.0))
-    at(0.4, rt.command, "warp", 9)
+    at(0.3, rt.command, SetParam("no_such", 1.0))
+    at(0.4, rt.command, Extra("warp", 9))
     status = rt.run(1.5)
     assert status.scene == "gallery" and out.notes_on
 
@@ -242,7 +245,7 @@ def test_quick_successive_changes_leave_no_note_hanging() -> None:
     out = RecordingOutput()
     rt = Runtime(config("energize", quantize="beat"), [out])
     for i, name in enumerate(["calm", "city", "starry", "energize", "gallery"]):
-        at(0.4 + 0.35 * i, rt.command, "scene", name)
+        at(0.4 + 0.35 * i, rt.command, SetScene(name))
     status = rt.run(4.0)
     assert unmatched(out) == []
     assert status.scene == rt.scene_changes[-1][2]

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sonify.commands import Freeze, Mute, SetScene, SetTempo
+from sonify.commands import Status as StatusRequest
 from sonify.config import Config
 from sonify.events import NoteOff, NoteOn
 from sonify.outputs.recording import RecordingOutput
@@ -52,7 +54,7 @@ def test_scene_change_through_the_command_queue_leaves_no_note_hanging() -> None
     c = config("energize")
     c.scene.quantize = "now"  # at once: drop what is queued and panic
     rt = Runtime(c, [out])
-    timer = threading.Timer(1.5, rt.command, args=("scene", "calm"))
+    timer = threading.Timer(1.5, rt.command, args=(SetScene("calm"),))
     timer.start()
     try:
         status = rt.run(3.0)
@@ -66,7 +68,7 @@ def test_scene_change_through_the_command_queue_leaves_no_note_hanging() -> None
 def test_a_bad_scene_change_keeps_the_running_scene() -> None:
     out = RecordingOutput()
     rt = Runtime(config("city"), [out])
-    threading.Timer(0.5, rt.command, args=("scene", "no-such-scene")).start()
+    threading.Timer(0.5, rt.command, args=(SetScene("no-such-scene"),)).start()
     status = rt.run(1.5)
     assert status.scene == "city"
 
@@ -146,10 +148,10 @@ def test_tempo_mute_freeze_and_status_commands() -> None:
     out = RecordingOutput()
     rt = Runtime(config("energize"), [out])
     replies: list[dict] = []
-    threading.Timer(0.6, rt.command, args=("tempo", 100.0)).start()
-    threading.Timer(0.6, rt.command, args=("freeze", True)).start()
-    threading.Timer(0.8, rt.command, args=("mute", ("arp", True))).start()
-    threading.Timer(1.6, rt.command, args=("status", replies.append)).start()
+    threading.Timer(0.6, rt.command, args=(SetTempo(100.0),)).start()
+    threading.Timer(0.6, rt.command, args=(Freeze(True),)).start()
+    threading.Timer(0.8, rt.command, args=(Mute("arp", True),)).start()
+    threading.Timer(1.6, rt.command, args=(StatusRequest(replies.append),)).start()
     rt.run(2.0)
     assert replies, "no status reply"
     state = replies[0]

@@ -33,6 +33,20 @@ from typing import Any
 import pytest
 
 from sonify.capture.demo import DemoSource
+from sonify.commands import (
+    Command,
+    Extra,
+    Freeze,
+    Mute,
+    Panic,
+    Reload,
+    SetParam,
+    SetScene,
+    SetTempo,
+    Transpose,
+    Trigger,
+)
+from sonify.commands import Status as StatusRequest
 from sonify.config import Config
 from sonify.events import Event, NoteOff, NoteOn
 from sonify.outputs.base import Output
@@ -102,10 +116,11 @@ class Performer:
         self.replies = 0  # status replies received (counted, not kept: 12 h of them would grow)
         self.pending_peak = 0
         self.sent: dict[str, int] = {}
-        auto = rt._auto
+        perf = rt.performance
+        auto = perf.auto
         assert auto is not None, "the soak config enables auto mode"
         # auto mode on for part of each hour: a test-only command (no such control exists)
-        rt.extra_commands["auto"] = lambda on: setattr(rt, "_auto", auto if on else None)
+        rt.extra_commands["auto"] = lambda on: setattr(perf, "auto", auto if on else None)
         # the live "tempo" command fixes the tempo for good; let the scene's tempo back
         rt.extra_commands["free_tempo"] = lambda _: setattr(rt.driver, "fixed_bpm", None)
 
@@ -115,7 +130,7 @@ class Performer:
 
     def send(self, name: str, arg: object = None) -> None:
         self.sent[name] = self.sent.get(name, 0) + 1
-        self.rt.command(name, arg)
+        self.rt.command(typed(name, arg))
 
     def tick(self, status: Status) -> None:
         rt, rng = self.rt, self.rng
@@ -161,6 +176,33 @@ class Performer:
             self.send("reload", (load_scene(rt.scene_path), rt.scene_path))
         if s % 3600 == 1800:
             self.send("status", self.reply)
+
+
+def typed(name: str, arg: object) -> Command:
+    """The performer's command as the control paths deliver it."""
+    a: Any = arg
+    match name:
+        case "scene":
+            return SetScene(a)
+        case "param":
+            return SetParam(*a)
+        case "mute":
+            return Mute(*a)
+        case "freeze":
+            return Freeze(a)
+        case "tempo":
+            return SetTempo(a)
+        case "transpose":
+            return Transpose(a)
+        case "trigger":
+            return Trigger(*a)
+        case "panic":
+            return Panic()
+        case "reload":
+            return Reload(*a)
+        case "status":
+            return StatusRequest(a)
+    return Extra(name, arg)
 
 
 def soak_config() -> Config:
@@ -250,7 +292,7 @@ def test_twelve_hours_play_in_flat_memory_with_no_hanging_note_and_no_growing_qu
 
     wall0 = time.perf_counter()
     try:
-        rt.run_virtual(HOURS * 3600.0, frame_every_s=FRAME_EVERY_S, block_s=BLOCK_S,
+        rt.run_virtual(HOURS * 3600.0, block_s=BLOCK_S,
                        on_hour=on_hour)
     finally:
         tracemalloc.stop()

@@ -95,7 +95,7 @@ def test_an_invalid_scene_reports_every_error_with_file_key_and_allowed_values(
     assert "allowed keys here:" in by_key["voices[1].wobble"]
     assert "spread_steps" in by_key["voices[1].wobble"]
     assert "one of notes, chords, sparkle, scan, drums" in by_key["voices[2].kind"]
-    assert "one of cut_onset, motion_onset, stars_onset" in by_key["triggers[0].on"]
+    assert "one of motion_onset, cut_onset, stars_onset" in by_key["triggers[0].on"]
     assert "'bebop': not a scale" in by_key["key.scale"] and "dorian" in by_key["key.scale"]
     assert "outside 20..300" in by_key["tempo.bpm"]
     assert "unknown key" in by_key["colour"] and "voices" in by_key["colour"]

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sonify.driver import SceneDriver
 from sonify.events import (
     CLOCK,
     CONTINUE,
@@ -26,6 +25,7 @@ from sonify.outputs.midifile import MidiFileRecorder
 from sonify.outputs.osc import OscOutput
 from sonify.outputs.recording import RecordingOutput
 from sonify.outputs.synth import WavRenderer
+from sonify.performance.driver import SceneDriver
 from sonify.scene.player import ScenePlayer
 from sonify.scene.schema import Scene, parse_scene
 from sonify.timing.clock import ManualTime, TempoClock

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sonify.driver import SceneDriver
 from sonify.events import CLOCK, SONG_POSITION, START, STOP, Note
 from sonify.outputs.midi import MidiOutput
 from sonify.outputs.recording import RecordingOutput
+from sonify.performance.driver import SceneDriver
 from sonify.scene.player import ScenePlayer
 from sonify.timing.clock import RealTime
 from sonify.timing.midiclock_in import MidiClockFollower

@@ -1,9 +1,10 @@
 """MIDI control input: knobs, program changes and keys of a MIDI controller as runtime commands.
 
 Like the OSC control server, this never touches runtime state: each message that means
-something becomes one call of ``command(name, arg)``, the runtime's one command queue. The
-lookups ``params()`` ({name: (lo, hi)} of the live scene) and ``scenes()`` (scene names) run on
-the MIDI reader thread, so hand over cheap, thread-safe snapshots.
+something becomes one typed command (``sonify.commands``, checked by its ``check``) handed to
+``command(cmd)``, the runtime's one command queue. The lookups ``params()`` ({name: (lo, hi)}
+of the live scene) and ``scenes()`` (scene names) run on the MIDI reader thread, so hand over
+cheap, thread-safe snapshots.
 
 The port: a virtual input (``virtual=``, default ``sonify-control``; under JACK the port
 ``<client_name>:<virtual>`` that a controller is connected to) or an existing MIDI source chosen
@@ -21,21 +22,23 @@ What the messages do
 =====================  =============================================  ==============================
 message                when                                           command
 =====================  =============================================  ==============================
-Control Change         bound to a scene parameter                     ("param", (name, float))
-                       bound to "tempo"                               ("tempo", float bpm)
-                       bound to "master"                              ("master", float 0..1)
-                       bound to "freeze" (value >= 64 is on)          ("freeze", bool)
-                       bound to "panic" (a button: fires on press)    ("panic", None)
-Program Change n       program_scenes[n], else sorted(scenes())[n]    ("scene", name)
-Note On (velocity>0)   notes = "transpose"                            ("transpose", note - root)
-                       notes = "trigger"                              ("trigger", (note, velocity))
+Control Change         bound to a scene parameter                     SetParam(name, value)
+                       bound to "tempo"                               SetTempo(bpm)
+                       bound to "master"                              SetMaster(level 0..1)
+                       bound to "freeze" (value >= 64 is on)          Freeze(bool)
+                       bound to "panic" (a button: fires on press)    Panic()
+Program Change n       program_scenes[n], else sorted(scenes())[n]    SetScene(name)
+Note On (velocity>0)   notes = "transpose"                            Transpose(note - root)
+                       notes = "trigger"                              Trigger(note, velocity)
 =====================  =============================================  ==============================
 
 **Bindings.** ``{channel, cc, param, lo, hi}``: channel 1..16, or 0 for any channel; a CC value
 0..127 maps linearly onto ``lo..hi`` (default: the parameter's own range from ``params()``; for
 "tempo" ``tempo_range_bpm``, for "master" 0..1; ``lo > hi`` inverts the knob) and the result is
-clamped into the parameter's range. A command is issued only when the value differs from the
-last one this binding's target sent (knobs repeat values; controllers resend on page changes).
+clamped into the parameter's range (for "tempo" the engine's ``TEMPO_RANGE_BPM``, for "master"
+``MASTER_RANGE``; a transposing key is clamped into ``TRANSPOSE_RANGE``: ``sonify.commands``).
+A command is issued only when the value differs from the last one this binding's target sent
+(knobs repeat values; controllers resend on page changes).
 Lookup order for a CC on channel c: a learned binding of (c, cc), a configured binding of
 (c, cc), a configured binding of (any, cc). 14-bit CC pairs and (N)RPN are not decoded.
 
@@ -50,10 +53,11 @@ restart. Learn mode disarms after ``learn_timeout_s``.
 its own channel.
 
 **Counting.** Every message is counted in ``stats``: ``rejected`` by reason (``malformed``,
-``unmapped_cc``, ``unknown_param``, ``unmapped_program``, ``unknown_scene``, ``handler_error``;
-logged as a warning at most once per reason every ``LOG_INTERVAL_S`` seconds) and ``ignored`` by
-reason for traffic that is expected and harmless (``wrong_channel``, ``unchanged``, ``note_off``,
-``notes_off``, ``sysex``, ``system``, ``channel_mode``, ``other_channel_message``; DEBUG only).
+``unmapped_cc``, ``unknown_param``, ``unmapped_program``, ``unknown_scene``, ``handler_error``,
+or another reason of ``sonify.commands.check`` for a command it refuses; logged as a warning at
+most once per reason every ``LOG_INTERVAL_S`` seconds) and ``ignored`` by reason for traffic
+that is expected and harmless (``wrong_channel``, ``unchanged``, ``note_off``, ``notes_off``,
+``sysex``, ``system``, ``channel_mode``, ``other_channel_message``; DEBUG only).
 Nothing raises out of ``handle()``, and no error ends the reader thread.
 
 **Threads.** One reader thread takes the messages from rtmidi's input queue with
@@ -84,6 +88,22 @@ import rtmidi
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sonify.atomicio import atomic_write
+from sonify.commands import (
+    LEARN_TARGETS,
+    TEMPO_RANGE_BPM,
+    Command,
+    CommandContext,
+    CommandError,
+    Freeze,
+    Panic,
+    SetMaster,
+    SetParam,
+    SetScene,
+    SetTempo,
+    Transpose,
+    Trigger,
+    check,
+)
 from sonify.midi.ports import RECONNECTED, MidiPort, MidiPortError, VirtualPortError
 from sonify.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from sonify.ratelimit import RateLimitedLog
@@ -96,19 +116,13 @@ MAX_BATCH = 512  # messages read in one go before housekeeping gets a turn
 DEFAULT_VIRTUAL = "sonify-control"
 DEFAULT_CLIENT = "sonify-control"
 OWN_PORT_NAME = "in"  # our side of a connection: "<client_name>:in" under JACK
-TEMPO_LIMITS_BPM = (20.0, 300.0)  # what /sonify/tempo accepts
-DEFAULT_TEMPO_RANGE_BPM = (40.0, 200.0)
+DEFAULT_TEMPO_RANGE_BPM = (40.0, 200.0)  # a tempo knob's sweep; within TEMPO_RANGE_BPM
 LEARN_FILE_FORMAT = "sonify-midi-learn"
 LEARN_FILE_VERSION = 1
 FIRST_CHANNEL_MODE_CC = 120  # 120..127: all sound off, reset, local, all notes off, modes
 
-# Targets a CC can be bound to besides the live scene's parameters.
-SPECIAL_TARGETS: dict[str, str] = {
-    "tempo": "tempo in bpm over tempo_range_bpm (or lo..hi): ('tempo', bpm)",
-    "master": "master level 0..1 (or lo..hi): ('master', level)",
-    "freeze": "value >= 64 freezes the features, < 64 releases them: ('freeze', bool)",
-    "panic": "a button: all notes off when the value goes from < 64 to >= 64: ('panic', None)",
-}
+# Targets a CC can be bound to besides the live scene's parameters (sonify.commands).
+SPECIAL_TARGETS: dict[str, str] = LEARN_TARGETS
 NOTE_ACTIONS = ("off", "transpose", "trigger")
 
 REJECT_REASONS = ("malformed", "unmapped_cc", "unknown_param", "unmapped_program",
@@ -219,7 +233,7 @@ class MidiControlConfig(_Model):
 
 
 def _check_tempo_range(v: Sequence[float]) -> None:
-    lo, hi = TEMPO_LIMITS_BPM
+    lo, hi = TEMPO_RANGE_BPM
     if len(v) != 2 or not all(lo <= x <= hi for x in v) or v[0] == v[1]:
         raise ValueError(f"tempo range {tuple(v)} must be two different tempos within "
                          f"{lo:g}..{hi:g} bpm")
@@ -292,7 +306,7 @@ class MidiControl:
 
     def __init__(
         self,
-        command: Callable[[str, object], None],
+        command: Callable[[Command], None],
         *,
         params: Callable[[], Mapping[str, tuple[float, float]]],
         scenes: Callable[[], Collection[str]],
@@ -329,6 +343,7 @@ class MidiControl:
         self._command = command
         self._params = params
         self._scenes = scenes
+        self._context = CommandContext(scenes=scenes, params=params)
         self.pattern = port
         self.virtual = DEFAULT_VIRTUAL if port is None and virtual is None else virtual
         self.api_requested = api
@@ -381,7 +396,7 @@ class MidiControl:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_config(cls, config: MidiControlConfig, command: Callable[[str, object], None], *,
+    def from_config(cls, config: MidiControlConfig, command: Callable[[Command], None], *,
                     params: Callable[[], Mapping[str, tuple[float, float]]],
                     scenes: Callable[[], Collection[str]],
                     client_name: str = DEFAULT_CLIENT) -> MidiControl:
@@ -741,22 +756,22 @@ class MidiControl:
     def _apply_binding(self, b: CcBinding, value: int) -> None:
         target = b.param
         if target == "freeze":
-            self._send_changed(target, "freeze", value >= 64)
+            self._send_changed(target, Freeze(value >= 64))
         elif target == "panic":
             pressed = value >= 64
             with self._lock:
                 was = self._last_sent.get(target, False)
                 self._last_sent[target] = pressed
             if pressed and not was:
-                self._issue("panic", None)
+                self._issue(Panic())
             else:
                 self._ignore("unchanged")
         elif target == "tempo":
             lo, hi = self.tempo_range_bpm if b.lo is None or b.hi is None else (b.lo, b.hi)
-            self._send_changed(target, "tempo", _scale(value, lo, hi, *TEMPO_LIMITS_BPM))
+            self._send_changed(target, SetTempo.clamped(_scale(value, lo, hi)))
         elif target == "master":
             lo, hi = (0.0, 1.0) if b.lo is None or b.hi is None else (b.lo, b.hi)
-            self._send_changed(target, "master", _scale(value, lo, hi, 0.0, 1.0))
+            self._send_changed(target, SetMaster.clamped(_scale(value, lo, hi)))
         else:
             ranges = self._params()
             if target not in ranges:
@@ -765,11 +780,12 @@ class MidiControl:
                                                f"{', '.join(sorted(ranges)) or 'none'})")
             p_lo, p_hi = ranges[target]
             lo, hi = (p_lo, p_hi) if b.lo is None or b.hi is None else (b.lo, b.hi)
-            scaled = _scale(value, lo, hi, min(p_lo, p_hi), max(p_lo, p_hi))
-            self._send_changed(target, "param", (target, scaled), scaled)
+            scaled = min(max(_scale(value, lo, hi), min(p_lo, p_hi)), max(p_lo, p_hi))
+            self._send_changed(target, SetParam(target, scaled))
 
-    def _send_changed(self, key: str, name: str, arg: object, value: object = None) -> None:
-        current = arg if value is None else value
+    def _send_changed(self, key: str, cmd: Command) -> None:
+        """Issue ``cmd`` unless it is what ``key``'s binding sent last."""
+        current = cmd
         with self._lock:
             if key in self._last_sent and self._last_sent[key] == current:
                 unchanged = True
@@ -779,7 +795,7 @@ class MidiControl:
         if unchanged:
             self._ignore("unchanged")
         else:
-            self._issue(name, arg)
+            self._issue(cmd)
 
     # -- Program Change and notes
 
@@ -793,12 +809,7 @@ class MidiControl:
             raise _Reject("unmapped_program", f"program change {program} on channel {channel}: "
                                               f"only {len(names)} scene(s) are numbered "
                                               f"(0..{len(names) - 1})")
-        name = names[program]
-        if name not in known:
-            raise _Reject("unknown_scene", f"program change {program} names scene {name!r}, "
-                                           f"which does not exist (known: "
-                                           f"{', '.join(sorted(known)) or 'none'})")
-        self._issue("scene", name)
+        self._issue(SetScene(names[program]), f"program change {program}")
 
     def _on_note(self, channel: int, note: int, velocity: int) -> None:
         if self.notes == "off":
@@ -806,14 +817,20 @@ class MidiControl:
         elif self.channel and channel != self.channel:
             self._ignore("wrong_channel")
         elif self.notes == "transpose":
-            self._issue("transpose", note - self.transpose_root)
+            self._issue(Transpose.clamped(note - self.transpose_root))
         else:
-            self._issue("trigger", (note, velocity))
+            self._issue(Trigger.clamped(note, velocity))
 
     # -- counting
 
-    def _issue(self, name: str, arg: object) -> None:
-        self._command(name, arg)
+    def _issue(self, cmd: Command, what: str = "") -> None:
+        """Check ``cmd`` (``sonify.commands.check``: a scene or parameter that is not there,
+        a value out of range) and hand it over; ``what`` prefixes a refusal's message."""
+        try:
+            check(cmd, self._context)
+        except CommandError as exc:
+            raise _Reject(exc.reason, f"{what}: {exc}" if what else str(exc)) from None
+        self._command(cmd)
         with self._lock:
             self._applied += 1
 
@@ -827,10 +844,9 @@ class MidiControl:
         self._log.warning(reason, msg, *args, exc_info=exc_info)
 
 
-def _scale(value: int, lo: float, hi: float, floor: float, ceiling: float) -> float:
-    """CC 0..127 onto lo..hi (lo > hi inverts), clamped into floor..ceiling."""
-    x = lo + (hi - lo) * value / 127.0
-    return min(max(x, floor), ceiling)
+def _scale(value: int, lo: float, hi: float) -> float:
+    """CC 0..127 onto lo..hi (lo > hi inverts)."""
+    return lo + (hi - lo) * value / 127.0
 
 
 def _hex(message: Sequence[Any]) -> str:

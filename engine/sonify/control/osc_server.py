@@ -1,23 +1,25 @@
 """OSC control input: a UDP server that turns OSC messages into runtime commands.
 
-The server never touches runtime state. Each valid message becomes one call of
-``command(name, arg)``, the runtime's one command queue, which the music thread drains. Lookups
-(``known_scenes()``, ``voices()``, ``params()``, ``status()``) run on the server thread, so the
-caller should hand over cheap, thread-safe snapshots.
+The server never touches runtime state. Each valid message becomes one typed command
+(``sonify.commands``: parsed by ``from_osc``, checked by ``check``) handed to ``command(cmd)``,
+the runtime's one command queue, which the music thread drains. Lookups (``known_scenes()``,
+``voices()``, ``params()``, ``status()``) run on the server thread, so the caller should hand
+over cheap, thread-safe snapshots.
 
-Address space (also :data:`ADDRESS_SPACE`, for a later OSCQuery tree). Addresses are literal:
-no OSC pattern matching (``*``, ``?``, ``[..]``, ``{..}``).
+Address space (also :data:`ADDRESS_SPACE`, which the OSCQuery tree reads). Addresses are
+literal: no OSC pattern matching (``*``, ``?``, ``[..]``, ``{..}``).
 
 =========================  =========  ===========================  ================================
 address                    args       accepted values              command
 =========================  =========  ===========================  ================================
-/sonify/scene              s          a name in known_scenes()     ("scene", name)
-/sonify/param/<name>       f|i        params()[name] = (lo, hi)    ("param", (name, float(value)))
-/sonify/tempo              f|i        20 <= bpm <= 300             ("tempo", float(bpm))
-/sonify/mute/<voice>       i|f|T|F    0 or 1; voice in voices()    ("mute", (voice, bool))
-/sonify/freeze             i|f|T|F    0 or 1                       ("freeze", bool)
-/sonify/learn              s          a parameter name             ("learn", name): MIDI learn
-/sonify/panic              (none)     -, or 0|1 (button: 1 fires,  ("panic", None)
+/sonify/scene              s          a name in known_scenes()     SetScene(name)
+/sonify/param/<name>       f|i        params()[name] = (lo, hi)    SetParam(name, float(value))
+/sonify/tempo              f|i        TEMPO_RANGE_BPM (20..300)    SetTempo(float(bpm))
+/sonify/mute/<voice>       i|f|T|F    0 or 1; voice in voices()    Mute(voice, bool)
+/sonify/freeze             i|f|T|F    0 or 1                       Freeze(bool)
+/sonify/learn              s          a parameter in params(), or  Learn(name): MIDI learn
+                                      tempo, master, freeze, panic
+/sonify/panic              (none)     -, or 0|1 (button: 1 fires,  Panic()
                            or i|f|T|F 0 is the release, ignored)
 /sonify/status             (none)     -                            no command; replies (below)
 =========================  =========  ===========================  ================================
@@ -63,7 +65,6 @@ import functools
 import heapq
 import ipaddress
 import logging
-import math
 import select
 import socket
 import threading
@@ -75,14 +76,30 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing import osc_types
 
+from sonify.commands import (
+    LEARN_TARGETS,
+    OSC_PREFIX,
+    TEMPO_RANGE_BPM,
+    Command,
+    CommandContext,
+    CommandError,
+    Freeze,
+    Learn,
+    Mute,
+    Panic,
+    SetParam,
+    SetScene,
+    SetTempo,
+    check,
+    from_osc,
+)
 from sonify.net import is_allowed, parse_allow
 from sonify.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from sonify.ratelimit import RateLimitedLog, TokenBucket
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "/sonify"
-TEMPO_RANGE_BPM = (20.0, 300.0)
+PREFIX = OSC_PREFIX
 LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_PENDING = 1024  # future-bundle commands waiting for their time
 MAX_BUNDLE_DEPTH = 8
@@ -94,21 +111,23 @@ _TAG_SIZES = {"i": 4, "f": 4, "h": 8, "d": 8, "b": 4}
 
 ADDRESS_SPACE: list[dict[str, Any]] = [
     {"path": f"{PREFIX}/scene", "types": "s", "range": "a name from known_scenes()",
-     "command": "scene", "description": "switch to the named scene"},
+     "command": SetScene.kind, "description": "switch to the named scene"},
     {"path": f"{PREFIX}/param/{{name}}", "types": "f", "range": "params()[name] = (lo, hi)",
-     "command": "param", "description": "set a scene parameter (an int is taken as a float)"},
+     "command": SetParam.kind,
+     "description": "set a scene parameter (an int is taken as a float)"},
     {"path": f"{PREFIX}/tempo", "types": "f", "range": TEMPO_RANGE_BPM,
-     "command": "tempo", "description": "set the tempo in beats per minute"},
+     "command": SetTempo.kind, "description": "set the tempo in beats per minute"},
     {"path": f"{PREFIX}/mute/{{voice}}", "types": "i", "range": (0, 1),
-     "command": "mute", "description": "1 mutes the voice, 0 unmutes it (voice from voices())"},
+     "command": Mute.kind,
+     "description": "1 mutes the voice, 0 unmutes it (voice from voices())"},
     {"path": f"{PREFIX}/freeze", "types": "i", "range": (0, 1),
-     "command": "freeze", "description": "1 holds the current features (the music stops "
-                                         "following the picture), 0 releases them"},
-    {"path": f"{PREFIX}/learn", "types": "s", "range": "a parameter name (or tempo, master, "
-                                                         "freeze, panic)",
-     "command": "learn", "description": "MIDI learn: the next knob moved on the MIDI "
-                                        "controller binds to this parameter"},
-    {"path": f"{PREFIX}/panic", "types": "", "range": None, "command": "panic",
+     "command": Freeze.kind, "description": "1 holds the current features (the music stops "
+                                            "following the picture), 0 releases them"},
+    {"path": f"{PREFIX}/learn", "types": "s",
+     "range": f"a parameter name (or {', '.join(LEARN_TARGETS)})",
+     "command": Learn.kind, "description": "MIDI learn: the next knob moved on the MIDI "
+                                           "controller binds to this parameter"},
+    {"path": f"{PREFIX}/panic", "types": "", "range": None, "command": Panic.kind,
      "description": "all notes off now, even inside a future bundle; an optional 0|1 argument "
                     "is a button: 1 fires, 0 (the release) is ignored"},
     {"path": f"{PREFIX}/status", "types": "", "range": None, "command": None,
@@ -232,30 +251,6 @@ def _parse_packet(dgram: bytes, outer_time: float = 0.0,
     return out
 
 
-def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Reject("wrong_type", f"{what} must be a number, got {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise _Reject("out_of_range", f"{what} must be finite, got {number}")
-    return number
-
-
-def _switch(value: object, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    number = _number(value, what)
-    if number not in (0.0, 1.0):
-        raise _Reject("out_of_range", f"{what} must be 0 or 1, got {value!r}")
-    return number == 1.0
-
-
-def _one_arg(args: list[Any], address: str) -> Any:
-    if len(args) != 1:
-        raise _Reject("wrong_arity", f"{address} takes 1 argument, got {len(args)}")
-    return args[0]
-
-
 def _no_args(args: list[Any], address: str) -> None:
     if args:
         raise _Reject("wrong_arity", f"{address} takes no arguments, got {len(args)}")
@@ -288,7 +283,7 @@ class ControlServer:
 
     def __init__(
         self,
-        command: Callable[[str, object], None],
+        command: Callable[[Command], None],
         status: Callable[[], Mapping[str, object]],
         *,
         host: str = "127.0.0.1",
@@ -312,6 +307,7 @@ class ControlServer:
         self._known_scenes = known_scenes
         self._voices = voices
         self._params = params
+        self._context = CommandContext(scenes=self._scene_names, voices=voices, params=params)
         self.max_future_s = float(max_future_s)
         self._log = RateLimitedLog(logger, LOG_INTERVAL_S)
         self._status_bucket = TokenBucket(STATUS_RATE_PER_S, STATUS_RATE_PER_S, time.monotonic())
@@ -540,42 +536,15 @@ class ControlServer:
             self._rejected[reason] = self._rejected.get(reason, 0) + 1
         self._log.warning(reason, msg, *args, exc_info=exc_info)
 
-    def _issue(self, name: str, arg: object) -> _Action:
+    def _issue(self, cmd: Command) -> _Action:
         def action() -> None:
-            self._command(name, arg)
+            self._command(cmd)
             with self._lock:
                 self._applied += 1
         return action
 
     def _action(self, address: str, args: list[Any], sender: tuple[Any, ...]) -> _Action | None:
         """Check one message; the action it asks for (None: nothing to do). Raises _Reject."""
-        if address == f"{PREFIX}/panic":
-            if args and not _switch(_one_arg(args, address), "panic button"):
-                return None  # a button's release
-            return self._issue("panic", None)
-        if address == f"{PREFIX}/scene":
-            name = _one_arg(args, address)
-            if not isinstance(name, str):
-                raise _Reject("wrong_type", f"scene name must be a string, got "
-                                            f"{type(name).__name__}")
-            known = self._scene_names()
-            if name not in known:
-                raise _Reject("unknown_scene", f"no scene {name!r} (known: "
-                                               f"{', '.join(sorted(known)) or 'none'})")
-            return self._issue("scene", name)
-        if address == f"{PREFIX}/learn":
-            target = _one_arg(args, address)
-            if not isinstance(target, str) or not target:
-                raise _Reject("wrong_type", "learn takes a parameter name (a string)")
-            return self._issue("learn", target)
-        if address == f"{PREFIX}/tempo":
-            bpm = _number(_one_arg(args, address), "tempo")
-            lo, hi = TEMPO_RANGE_BPM
-            if not lo <= bpm <= hi:
-                raise _Reject("out_of_range", f"tempo {bpm:g} bpm outside {lo:g}..{hi:g}")
-            return self._issue("tempo", bpm)
-        if address == f"{PREFIX}/freeze":
-            return self._issue("freeze", _switch(_one_arg(args, address), "freeze"))
         if address == f"{PREFIX}/status":
             _no_args(args, address)
             with self._lock:
@@ -584,26 +553,14 @@ class ControlServer:
                 raise _Reject("rate_limited", f"more than {STATUS_RATE_PER_S:g} status "
                                               f"requests a second")
             return lambda: self._reply_status(sender)
-        param = address.removeprefix(f"{PREFIX}/param/")
-        if param != address and param:
-            value = _number(_one_arg(args, address), f"param {param}")
-            ranges = self._params()
-            if param not in ranges:
-                raise _Reject("unknown_param", f"no parameter {param!r} (known: "
-                                               f"{', '.join(sorted(ranges)) or 'none'})")
-            lo, hi = ranges[param]
-            if not lo <= value <= hi:
-                raise _Reject("out_of_range", f"param {param} = {value:g} outside {lo:g}..{hi:g}")
-            return self._issue("param", (param, value))
-        voice = address.removeprefix(f"{PREFIX}/mute/")
-        if voice != address and voice:
-            muted = _switch(_one_arg(args, address), f"mute {voice}")
-            voices = self._voices()
-            if voice not in voices:
-                raise _Reject("unknown_voice", f"no voice {voice!r} (known: "
-                                               f"{', '.join(sorted(voices)) or 'none'})")
-            return self._issue("mute", (voice, muted))
-        raise _Reject("unknown_address", f"unknown address {address[:80]!r}")
+        try:
+            cmd = from_osc(address, args, prefix=PREFIX)
+            if cmd is None:
+                return None  # a panic button's release
+            check(cmd, self._context)
+        except CommandError as exc:
+            raise _Reject(exc.reason, str(exc)) from None
+        return self._issue(cmd)
 
     def _scene_names(self) -> Collection[str]:
         """``known_scenes()``, looked up at most once a second (it may read a folder)."""

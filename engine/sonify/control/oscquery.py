@@ -56,6 +56,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from sonify.commands import TEMPO_RANGE_BPM, Freeze, Mute, Panic, SetParam, SetScene, SetTempo
 from sonify.control.osc_server import ADDRESS_SPACE, PREFIX, ControlServerError
 from sonify.features.registry import MOOD_LABELS, SCALARS
 from sonify.net import host_header_allowed, is_allowed, is_loopback, parse_allow
@@ -175,21 +176,21 @@ class SonifyTree:
     def _method(self, entry: Mapping[str, Any], state: Mapping[str, object]) -> Node:
         command = entry.get("command")
         node: Node = {"FULL_PATH": entry["path"], "DESCRIPTION": entry["description"]}
-        if command == "scene":
+        if command == SetScene.kind:
             node.update(TYPE="s", ACCESS=READ_WRITE,
                         RANGE=[{"VALS": sorted(str(s) for s in self._scenes())}])
             if "scene" in state:
                 node["VALUE"] = [str(state["scene"])]
-        elif command == "tempo":
-            lo, hi = entry["range"]
+        elif command == SetTempo.kind:
+            lo, hi = TEMPO_RANGE_BPM
             node.update(TYPE="f", ACCESS=READ_WRITE, RANGE=[{"MIN": lo, "MAX": hi}])
             if "tempo_bpm" in state:
                 node["VALUE"] = [_number(state["tempo_bpm"])]
-        elif command == "freeze":
+        elif command == Freeze.kind:
             node.update(TYPE=SWITCH_TYPE, ACCESS=READ_WRITE, RANGE=[{"MIN": 0, "MAX": 1}])
             if "frozen" in state:
                 node["VALUE"] = [bool(state["frozen"])]
-        elif command == "panic":
+        elif command == Panic.kind:
             node["ACCESS"] = WRITE_ONLY  # a bang: no argument, so no TYPE (see the docstring)
         elif command is None:  # /sonify/status: a request for a reply, no value of its own
             node["ACCESS"] = NO_VALUE
@@ -208,13 +209,13 @@ class SonifyTree:
     def _family(self, entry: Mapping[str, Any], base: str) -> list[Node]:
         command = entry.get("command")
         nodes: list[Node] = []
-        if command == "param":
+        if command == SetParam.kind:
             for name, (lo, hi, value) in sorted(self._params().items()):
                 nodes.append({"FULL_PATH": f"{base}/{name}", "TYPE": "f", "ACCESS": READ_WRITE,
                               "RANGE": [{"MIN": _number(lo), "MAX": _number(hi)}],
                               "VALUE": [_number(value)],
                               "DESCRIPTION": f"scene parameter {name}"})
-        elif command == "mute":
+        elif command == Mute.kind:
             for voice, muted in sorted(self._voices().items()):
                 nodes.append({"FULL_PATH": f"{base}/{voice}", "TYPE": SWITCH_TYPE,
                               "ACCESS": READ_WRITE, "RANGE": [{"MIN": 0, "MAX": 1}],
@@ -229,8 +230,9 @@ class SonifyTree:
         base = f"{self.feature_prefix}/feature"
         _insert(root, _container(base, "the feature stream: what the camera sees, sent to the "
                                        "OSC targets as floats 0..1 (read-only here)"))
-        described = {spec.name: spec.description for spec in SCALARS}
-        described["stars"] += " (streamed as count / 50, at most 1)"
+        described = {spec.name: spec.description + (
+            f" (streamed as count / {spec.span[1]:g}, at most 1)" if spec.hi is None else "")
+            for spec in SCALARS}
         names = list(described) + sorted(n for n in values if n not in described)
         for name in names:
             node: Node = {"FULL_PATH": f"{base}/{name}", "TYPE": "f", "ACCESS": READ_ONLY,

@@ -3,7 +3,7 @@
 ``watchfiles`` watches the *folder* that holds the scene (editors save by writing a temporary
 file and renaming it over the old one, which a watch on the file itself would lose). On a
 change to the running scene's file the new text is checked here, on the watcher's thread; a
-valid scene goes to the runtime's command queue as ``("reload", (scene, path))`` (the runtime
+valid scene goes to the runtime's command queue as ``Reload(scene, path)`` (the runtime
 changes at the next bar), an invalid one is logged with the file, the key and the reason, kept
 as ``last_error``, and the running scene keeps playing.
 """
@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from sonify.commands import Command, Reload
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,7 +26,7 @@ class SceneReloader:
 
     name = "scene reload"
 
-    def __init__(self, command: Callable[[str, object], None],
+    def __init__(self, command: Callable[[Command], None],
                  current_path: Callable[[], Path | None], *, debounce_ms: int = 200) -> None:
         self._command = command
         self._current_path = current_path
@@ -98,5 +100,5 @@ class SceneReloader:
         self.reloads += 1
         self.last_error = ""
         logger.info("scene reload: %s is valid; it applies at the next bar", path)
-        self._command("reload", (scene, path))
+        self._command(Reload(scene, path))
         return True

@@ -11,15 +11,14 @@ import numpy as np
 
 from sonify.capture.base import Frame
 from sonify.features import kernels, mood
-from sonify.features.registry import ARRAY_NAMES, SCALAR_NAMES, SCALARS
+from sonify.features.registry import ARRAY_NAMES, ONSET_NAMES, SCALAR_NAMES, SCALARS
 from sonify.features.smoothing import OnePole, Onset
 
 DEFAULT_WIDTH = 480  # analysis width in pixels; the height keeps the frame's aspect ratio
 
 # Raw features that feed the derived ones below; the kernels compute them.
 KERNEL_SCALARS = tuple(n for n in SCALAR_NAMES if n not in
-                       ("scene_cut", "motion_onset", "cut_onset", "stars_onset", "valence",
-                        "arousal"))
+                       ("scene_cut", *ONSET_NAMES, "valence", "arousal"))
 
 
 @dataclass(slots=True)
@@ -157,7 +156,7 @@ class Analyzer:
                 if name not in ("valence", "arousal"):
                     s.reset()
         values = {}
-        for name in KERNEL_SCALARS + ("scene_cut", "motion_onset", "cut_onset", "stars_onset"):
+        for name in (*KERNEL_SCALARS, "scene_cut", *ONSET_NAMES):
             values[name] = self._smooth[name].update(raw[name], t)
         raw["valence"], raw["arousal"] = mood.valence_arousal(
             raw["brightness"], raw["chroma"], raw["motion"], raw["contrast"])

@@ -1,13 +1,18 @@
-"""The one list of every feature: name, range, meaning and default smoothing.
+"""The one list of every feature: name, range, meaning, default smoothing and scaling.
 
 Scenes, docs, ``sonify features --list`` and OSC feature streaming all read this registry, so a
 feature is added here and nowhere else (its computation lives in ``kernels.py`` and
-``reference.py``, or in ``analyzer.py`` / ``mood.py`` for the derived ones).
+``reference.py``, or in ``analyzer.py`` / ``mood.py`` for the derived ones). Also here: the
+onset names (``ONSET_NAMES``), the mood labels (``MOOD_LABELS``) and each scalar's scaling to
+0..1 (``fraction``, ``fractions``), which the scenes' default input range, the OSC feature
+stream, the health page, the preview and ``sonify features`` all use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from sonify.features import constants as C
 
@@ -15,7 +20,8 @@ from sonify.features import constants as C
 @dataclass(frozen=True, slots=True)
 class FeatureSpec:
     """One feature. ``shape`` is () for a scalar; ``tau_s`` its default smoothing time constant
-    (0 = unsmoothed); ``lo``/``hi`` its range (``hi`` None = unbounded above)."""
+    (0 = unsmoothed); ``lo``/``hi`` its range (``hi`` None = unbounded above, a count);
+    ``full_scale`` the value of an unbounded scalar that reads as 1 (see ``span``)."""
 
     name: str
     description: str
@@ -24,10 +30,21 @@ class FeatureSpec:
     shape: tuple[int, ...] = ()
     tau_s: float = 0.0
     circular: bool = False
+    full_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.is_scalar and self.hi is None and self.full_scale is None:
+            raise ValueError(f"feature {self.name!r} is unbounded: give its full_scale")
 
     @property
     def is_scalar(self) -> bool:
         return self.shape == ()
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """The values that read as 0 and 1 (``lo`` and ``hi``, or ``full_scale`` for a count):
+        a scene's default input range, and the scale of the stream, the page and the preview."""
+        return self.lo, self.hi if self.hi is not None else float(self.full_scale or 0.0)
 
 
 SCALARS: tuple[FeatureSpec, ...] = (
@@ -62,7 +79,7 @@ SCALARS: tuple[FeatureSpec, ...] = (
     FeatureSpec("center_y", "vertical luma centroid (0 top, 1 bottom)", tau_s=0.3),
     FeatureSpec("stars", "number of bright points (a peak >= "
                 f"{C.STAR_MIN_LEVEL}/255 at least {C.STAR_MIN_CONTRAST} levels above the ring "
-                f"{C.STAR_RING} pixels out)", hi=None),
+                f"{C.STAR_RING} pixels out)", hi=None, full_scale=float(C.MAX_STARS)),
     FeatureSpec("scene_cut", "change of the luma and chroma histograms since the previous "
                 "frame: 0 same picture, 1 nothing in common"),
     FeatureSpec("motion_onset", "1 on the frame motion rises through its onset threshold "
@@ -92,10 +109,14 @@ ARRAYS: tuple[FeatureSpec, ...] = (
 )
 
 MOOD_LABELS: tuple[str, ...] = ("calm", "happy", "energetic", "tense", "sad")
+OnsetName = Literal["motion_onset", "cut_onset", "stars_onset"]
+ONSET_NAMES: tuple[OnsetName, ...] = get_args(OnsetName)
+"""The onset features: 1 on the frame an event starts, else 0 (scene triggers fire on them)."""
 
 FEATURES: dict[str, FeatureSpec] = {f.name: f for f in SCALARS + ARRAYS}
 SCALAR_NAMES: tuple[str, ...] = tuple(f.name for f in SCALARS)
 ARRAY_NAMES: tuple[str, ...] = tuple(f.name for f in ARRAYS)
+assert set(ONSET_NAMES) <= set(SCALAR_NAMES)
 
 
 def spec(name: str) -> FeatureSpec:
@@ -105,3 +126,21 @@ def spec(name: str) -> FeatureSpec:
     except KeyError:
         known = ", ".join(FEATURES)
         raise KeyError(f"unknown feature {name!r}; known features: {known}") from None
+
+
+def fraction(name: str, value: float) -> float:
+    """The scalar feature ``name`` at ``value`` as 0..1 over its ``span``, clipped (so a count
+    such as ``stars`` reads ``count / full_scale``, at most 1; NaN reads 0)."""
+    lo, hi = FEATURES[name].span
+    return min(1.0, max(0.0, (value - lo) / (hi - lo)))
+
+
+def fractions(values: Mapping[str, float], digits: int | None = 4) -> dict[str, float]:
+    """Every scalar feature of ``values`` (registry order) as ``fraction``, rounded to
+    ``digits`` (None: not rounded): the OSC feature stream and the health page's bars."""
+    out: dict[str, float] = {}
+    for s in SCALARS:
+        if s.name in values:
+            frac = fraction(s.name, values[s.name])
+            out[s.name] = frac if digits is None else round(frac, digits)
+    return out

@@ -15,7 +15,9 @@ Element ids (tests use them): ``scene-name``, ``mood``, ``tempo``, ``fps``, ``fr
 ``tempo-set``, ``outputs``, ``message``, ``health``, ``problems``.
 """
 
-PAGE_HTML = """<!doctype html>
+from sonify.commands import TEMPO_RANGE_BPM
+
+_PAGE_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>sonify</title>
@@ -54,7 +56,7 @@ button.on{background:#a33;color:#fff}
 <div><select id="scene-select"></select><button id="scene-switch">Switch scene</button></div>
 <div id="voices"></div>
 <div><button id="freeze">Freeze</button> <button id="panic">PANIC</button></div>
-<div><input id="tempo-input" type="number" min="20" max="300" step="1" style="width:6em">
+<div><input id="tempo-input" type="number" min="@TEMPO_MIN@" max="@TEMPO_MAX@" step="1" style="width:6em">
 <button id="tempo-set">Set tempo</button></div>
 <div id="message"></div></section>
 <section><h2>Health</h2><ul id="problems"></ul></section>
@@ -209,3 +211,6 @@ setInterval(refreshThumb, 1000);
 setInterval(loadScenes, 10000);
 </script></body></html>
 """
+
+PAGE_HTML = (_PAGE_TEMPLATE.replace("@TEMPO_MIN@", f"{TEMPO_RANGE_BPM[0]:g}")
+             .replace("@TEMPO_MAX@", f"{TEMPO_RANGE_BPM[1]:g}"))

@@ -12,21 +12,23 @@ Routes (all GET unless said):
 ``/api/scenes``     ``scenes()`` as a JSON list
 ``/thumbnail.jpg``  ``thumbnail()`` as image/jpeg; 204 when there is no picture yet
 POST
-``/api/command``    ``{"name": ..., "arg": ...}`` (below), checked, then ``command(name, arg)``
+``/api/command``    ``{"name": ..., "arg": ...}`` (below), checked, then ``command(cmd)``
 ==================  ==========================================================================
 
-Commands (the same tuples the OSC control server issues; anything else is a 400 with a
-message, counted in ``sonify_control_rejected_total{reason}``):
+Commands (the typed commands of ``sonify.commands``, parsed by ``from_json`` and checked by
+``check``, as the OSC control server's are; anything else is a 400 with a message and its
+``reason``, counted in ``sonify_control_rejected_total{reason}``). The answer is ``{"ok": true,
+"name": ..., "arg": ...}``, the command as ``to_json`` writes it.
 
 =========  ====================================  =========================
 name       arg                                   command
 =========  ====================================  =========================
-scene      a name in ``scenes()``                ``("scene", name)``
-mute       ``{"voice": v, "muted": bool}`` or    ``("mute", (v, bool))``
+scene      a name in ``scenes()``                ``SetScene(name)``
+mute       ``{"voice": v, "muted": bool}`` or    ``Mute(v, bool)``
            ``[v, bool]``; v in state()["voices"]
-freeze     bool (or 0/1)                         ``("freeze", bool)``
-panic      anything (ignored)                    ``("panic", None)``
-tempo      number, 20..300 bpm                   ``("tempo", float)``
+freeze     bool (or 0/1)                         ``Freeze(bool)``
+panic      anything (ignored)                    ``Panic()``
+tempo      number, ``TEMPO_RANGE_BPM`` (20..300) ``SetTempo(float)``
 =========  ====================================  =========================
 
 **Security.** The server binds 127.0.0.1 unless told otherwise. Any other address needs a
@@ -78,6 +80,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from sonify.commands import (
+    Command,
+    CommandContext,
+    CommandError,
+    Freeze,
+    Mute,
+    Panic,
+    SetScene,
+    SetTempo,
+    check,
+    from_json,
+    to_json,
+)
 from sonify.health.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from sonify.health.metrics import Metrics
 from sonify.health.page import PAGE_HTML
@@ -89,11 +104,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-TEMPO_RANGE_BPM = (20.0, 300.0)  # the same range the OSC control server accepts
 LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_BODY_BYTES = 4096
 REQUEST_TIMEOUT_S = 10.0
-COMMANDS = ("scene", "mute", "freeze", "panic", "tempo")
+COMMANDS = (SetScene.kind, Mute.kind, Freeze.kind, Panic.kind, SetTempo.kind)  # the page's
 
 MIN_TOKEN_LENGTH = 16  # characters; brute force at the rate below is then hopeless
 MAX_FAILURES = 5  # wrong tokens from one client address within FAILURE_WINDOW_S ...
@@ -107,62 +121,16 @@ _TOKEN_IN_LOGS = re.compile(r"(token=)[^&\s]*", re.IGNORECASE)
 HealthFn = Callable[[], Mapping[str, Any]]
 StateFn = Callable[[], Mapping[str, Any]]
 ThumbnailFn = Callable[[], bytes | None]
-CommandFn = Callable[[str, object], None]
+CommandFn = Callable[[Command], None]
 ScenesFn = Callable[[], list[str]]
 
 
-class CommandError(ValueError):
-    """A command request that is refused; ``reason`` is the metrics label."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-def _flag(value: object, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise CommandError("wrong_type", f"{what} must be true or false (or 0/1), got {value!r}")
-
-
 def validate_command(name: object, arg: object, *, scenes: list[str],
-                     voices: list[str]) -> tuple[str, object]:
-    """The ``(name, arg)`` to hand to the runtime, or ``CommandError`` saying what is wrong."""
-    if not isinstance(name, str) or name not in COMMANDS:
-        raise CommandError("unknown_command",
-                           f"unknown command {name!r}; use one of {', '.join(COMMANDS)}")
-    if name == "scene":
-        if not isinstance(arg, str):
-            raise CommandError("wrong_type", f"scene needs a scene name, got {arg!r}")
-        if arg not in scenes:
-            raise CommandError("unknown_scene",
-                               f"unknown scene {arg!r}; known: {', '.join(scenes) or 'none'}")
-        return name, arg
-    if name == "mute":
-        if isinstance(arg, Mapping):
-            voice, muted = arg.get("voice"), arg.get("muted", True)
-        elif isinstance(arg, list) and len(arg) == 2:
-            voice, muted = arg
-        else:
-            raise CommandError("wrong_type",
-                               'mute needs {"voice": NAME, "muted": true|false} or [NAME, bool]')
-        if not isinstance(voice, str) or voice not in voices:
-            raise CommandError("unknown_voice",
-                               f"unknown voice {voice!r}; voices: {', '.join(voices) or 'none'}")
-        return name, (voice, _flag(muted, "muted"))
-    if name == "freeze":
-        return name, _flag(arg, "freeze")
-    if name == "panic":
-        return name, None
-    # tempo
-    if isinstance(arg, bool) or not isinstance(arg, int | float):
-        raise CommandError("wrong_type", f"tempo needs a number of bpm, got {arg!r}")
-    lo, hi = TEMPO_RANGE_BPM
-    if not math.isfinite(arg) or not lo <= arg <= hi:
-        raise CommandError("out_of_range", f"tempo must be {lo:g}..{hi:g} bpm, got {arg!r}")
-    return name, float(arg)
+                     voices: list[str]) -> Command:
+    """The command a ``{"name", "arg"}`` request asks for, checked against ``scenes`` and
+    ``voices``, or ``CommandError`` saying what is wrong (``sonify.commands``)."""
+    return check(from_json(name, arg, kinds=COMMANDS),
+                 CommandContext.of(scenes=scenes, voices=voices))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -299,6 +267,10 @@ class HealthServer:
         self.thumbnail = thumbnail
         self.metrics = metrics
         self.scenes = scenes or (lambda: [])
+        # looked up only by the command that needs it (the state is not built for a panic)
+        self._context = CommandContext(
+            scenes=lambda: [str(s) for s in self.scenes()],
+            voices=lambda: [str(v) for v in (self.state().get("voices") or [])])
         self.token = token
         self._token_digest = _digest(token) if token is not None else b""
         # The cookie holds a keyed hash of the token: it survives restarts, dies when the token
@@ -387,20 +359,14 @@ class HealthServer:
             offered.append(self.cookie_matches(cookie))
         return any(offered)
 
-    def run_command(self, payload: object) -> tuple[str, object]:
+    def run_command(self, payload: object) -> Command:
         """Check a decoded JSON request and issue its command; ``CommandError`` if refused."""
         if not isinstance(payload, Mapping):
             raise CommandError("malformed", 'send a JSON object {"name": ..., "arg": ...}')
-        name, arg = payload.get("name"), payload.get("arg")
-        scenes: list[str] = []
-        voices: list[str] = []
-        if name == "scene":
-            scenes = [str(s) for s in self.scenes()]
-        elif name == "mute":
-            voices = [str(v) for v in (self.state().get("voices") or [])]
-        cmd, value = validate_command(name, arg, scenes=scenes, voices=voices)
-        self.command(cmd, value)
-        return cmd, value
+        cmd = check(from_json(payload.get("name"), payload.get("arg"), kinds=COMMANDS),
+                    self._context)
+        self.command(cmd)
+        return cmd
 
     def rejected(self, reason: str) -> None:
         if self.metrics is not None:
@@ -623,11 +589,11 @@ class _Handler(BaseHTTPRequestHandler):
             app.rejected(result.reason)
             self._error(400, str(result), reason=result.reason)
             return
-        name, arg = result
+        name, arg = to_json(result)
         self._json(200, {"ok": True, "name": name, "arg": arg})
 
 
-def _run_command_checked(app: HealthServer, payload: object) -> tuple[str, object] | CommandError:
+def _run_command_checked(app: HealthServer, payload: object) -> Command | CommandError:
     try:
         return app.run_command(payload)
     except CommandError as exc:

@@ -13,7 +13,7 @@ evaluated in this order:
    ``feature = "param:<name>"`` a live parameter the scene declares under ``[params]``
    (set by OSC ``/sonify/param/<name>`` or a MIDI knob; read as 0..1 over its range);
 2. normalise: ``u = (x - in[0]) / (in[1] - in[0])`` clipped to 0..1 (``in`` defaults to the
-   feature's registry range; ``stars``, unbounded, to 0..16);
+   feature's registry span: its range, or for ``stars``, an unbounded count, 0..16);
 3. ``invert``: ``u = 1 - u``;
 4. ``smoothing_s``: a one-pole low-pass on ``u`` with that time constant, timed by the music (the
    moment of the note or control tick that asks), exact for uneven intervals;
@@ -53,8 +53,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from sonify.commands import PITCH_RANGE, TEMPO_RANGE_BPM, VELOCITY_RANGE
 from sonify.features.analyzer import Features
-from sonify.features.constants import MAX_STARS
 from sonify.features.registry import FEATURES, SCALAR_NAMES
 from sonify.features.smoothing import OnePole
 from sonify.music import theory
@@ -96,12 +96,11 @@ FeatureName = Annotated[str, AfterValidator(check_feature)]
 
 
 def feature_range(name: str) -> tuple[float, float]:
-    """The registry range of a scalar feature (``stars``, unbounded, reads 0..MAX_STARS); a live
-    parameter reads 0..1."""
+    """The registry span of a scalar feature (``FeatureSpec.span``: ``stars``, unbounded, reads
+    0..MAX_STARS, as the feature stream does); a live parameter reads 0..1."""
     if name.startswith(PARAM_PREFIX):
         return 0.0, 1.0
-    spec = FEATURES[name]
-    return spec.lo, float(MAX_STARS) if spec.hi is None else spec.hi
+    return FEATURES[name].span
 
 
 def _curve_fn(name: str) -> Callable[[float], float]:
@@ -187,7 +186,7 @@ class Mapping(SceneModel):
 class PitchMapping(Mapping):
     """A pitch (MIDI number or note name) plus how to snap it."""
 
-    BOUNDS: ClassVar[tuple[float, float]] = (0, 127)
+    BOUNDS: ClassVar[tuple[float, float]] = PITCH_RANGE
     WHAT: ClassVar[str] = "pitch"
 
     quantise: Quantise = "scale"
@@ -203,7 +202,7 @@ class PitchMapping(Mapping):
 
 
 class VelocityMapping(Mapping):
-    BOUNDS: ClassVar[tuple[float, float]] = (1, 127)
+    BOUNDS: ClassVar[tuple[float, float]] = VELOCITY_RANGE
     WHAT: ClassVar[str] = "velocity"
 
 
@@ -220,7 +219,7 @@ class LengthMapping(Mapping):
 
 
 class TempoMapping(Mapping):
-    BOUNDS: ClassVar[tuple[float, float]] = (20, 300)
+    BOUNDS: ClassVar[tuple[float, float]] = TEMPO_RANGE_BPM
     WHAT: ClassVar[str] = "tempo in BPM"
 
 

@@ -36,6 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sonify.commands import TEMPO_RANGE_BPM
 from sonify.events import (
     ControlChange,
     Event,
@@ -608,7 +609,7 @@ class ScenePlayer:
         bpm = self._tempo.rest() if features is None else self._tempo(features, features.t)
         if self._step_bpm > 0:
             bpm = round(bpm / self._step_bpm) * self._step_bpm
-        return min(300.0, max(20.0, bpm))
+        return min(TEMPO_RANGE_BPM[1], max(TEMPO_RANGE_BPM[0], bpm))
 
     def relocate(self) -> None:
         """The beat grid jumped (a transport start, a large phase jump of an external clock):

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from sonify import tomlfile
-from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES
+from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES, OnsetName
 from sonify.music import rhythm as rh
 from sonify.music import theory
 from sonify.resources import shipped
@@ -50,7 +50,6 @@ from sonify.scene.mapping import (
 )
 
 SCENES_ENV = "SONIFY_SCENES"
-ONSETS: tuple[str, ...] = ("cut_onset", "motion_onset", "stars_onset")
 VOICE_KINDS: tuple[str, ...] = ("notes", "chords", "sparkle", "scan", "drums")
 
 GM_DRUMS: dict[str, int] = {
@@ -340,7 +339,7 @@ class TriggerOsc(SceneModel):
 class TriggerSpec(SceneModel):
     """On an onset (``on``), play a note, send a CC and/or an OSC message, at once."""
 
-    on: Literal["cut_onset", "motion_onset", "stars_onset"]
+    on: OnsetName
     note: TriggerNote | None = None
     cc: TriggerCC | None = None
     osc: TriggerOsc | None = None

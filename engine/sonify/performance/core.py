@@ -1,0 +1,547 @@
+"""The performance core: everything that decides the music over time, on any clock.
+
+``Performance.step(now, features, onsets)`` is the one loop body. Live (``sonify run``: the real
+clock, a capture thread), soak tests (a manual or scaled clock) and ``sonify render`` (a file
+source, a manual clock) all call it once per block, so what plays live renders note for note.
+Per block it:
+
+1. applies the commands that came through ``command()`` (coalesced and rate-limited by the
+   ``CommandQueue``): scene, param, tempo, mute, freeze, master, transpose, trigger, panic...;
+2. plays idle while a live source is lost (``lost=True``: hold the last picture's features, or
+   a scene), and the music it chose again when the source is back;
+3. holds the features while frozen; lets the mood choose the scene in auto mode;
+4. switches scene at the quantised beat, bar or phrase (the old scene's notes end there with
+   their own note-offs; controls glide from the old values over ``crossfade_s``);
+5. renders the scene through the ``SceneDriver`` up to ``now + lookahead_s`` (notes) and
+   ``now + block_s`` (controls, triggers), following an external tempo (``sync``), with the
+   form (``Form``: the dynamics arc of a still picture, a new section at a video's cut) and the
+   event transform (opening hours' gain, mutes, master level, transpose, control fades);
+6. streams the features over OSC when asked, and applies opening hours.
+
+The core owns no thread and no output: it schedules events into the ``Scheduler`` it is given;
+whoever drives it dispatches them (the scheduler's thread live, ``run_until`` offline).
+``snapshot()`` is a plain dict of the state for other threads (status, OSCQuery, the page).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sonify.capture.base import Frame
+from sonify.commands import (
+    Command,
+    CommandQueue,
+    Extra,
+    Freeze,
+    Learn,
+    Mute,
+    Panic,
+    Reload,
+    SetMaster,
+    SetParam,
+    SetScene,
+    SetTempo,
+    Status,
+    Stop,
+    Transpose,
+    Trigger,
+    check,
+)
+from sonify.config import AutoConfig, Config
+from sonify.events import ControlChange, Event, Note, OscMessage, PitchBend
+from sonify.features.analyzer import Analyzer, Features
+from sonify.features.registry import fractions
+from sonify.performance.driver import SceneDriver
+from sonify.performance.form import Form
+from sonify.ratelimit import RateLimitedLog
+from sonify.scene.player import ScenePlayer
+from sonify.scene.schema import Scene, load_scene, resolve_scene
+from sonify.timing.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from sonify.service.hours import HoursGate
+    from sonify.timing.sync import ExternalTempo
+
+logger = logging.getLogger(__name__)
+
+
+def quantize_beat(beat: float, quantize: str, beats_per_bar: int, phrase_bars: int) -> float:
+    """The first beat at or after ``beat`` on the ``quantize`` grid (now, beat, bar, phrase)."""
+    if quantize == "now":
+        return beat
+    unit = {"beat": 1, "bar": beats_per_bar, "phrase": beats_per_bar * phrase_bars}[quantize]
+    return math.ceil(beat / unit - 1e-9) * unit
+
+
+class ControlFade:
+    """After a scene change, each CC and pitch bend the new scene sends glides from the value
+    the old scene last sent on that channel and controller to the new scene's value, linearly
+    over ``duration_s`` (a crossfade of controls: no jump in a filter or a volume)."""
+
+    def __init__(self, t0: float, duration_s: float,
+                 start: dict[tuple[str, int, int], int]) -> None:
+        self.t0, self.t1 = t0, t0 + duration_s
+        self.start = start
+
+    def apply(self, ev: Event) -> Event:
+        if not self.t0 <= ev.t < self.t1:
+            return ev
+        a = (ev.t - self.t0) / (self.t1 - self.t0)
+        if isinstance(ev, ControlChange):
+            old = self.start.get(("cc", ev.channel, ev.control))
+            if old is not None:
+                return replace(ev, value=int(round(old + (ev.value - old) * a)))
+        elif isinstance(ev, PitchBend):
+            old = self.start.get(("pb", ev.channel, 0))
+            if old is not None:
+                return replace(ev, value=int(round(old + (ev.value - old) * a)))
+        return ev
+
+
+class AutoScene:
+    """Auto mode: the mood label chooses the scene (``[auto] scenes``). A new mood must hold for
+    ``hold_s`` (hysteresis: a mood flickering at a border changes nothing) and a scene plays at
+    least ``dwell_s`` before the next change."""
+
+    def __init__(self, cfg: AutoConfig) -> None:
+        self.cfg = cfg
+        self.mood = ""
+        self.since = 0.0
+
+    def choose(self, mood: str, now: float, scene: str, scene_since: float) -> str | None:
+        """The scene to change to now, or None."""
+        if mood != self.mood:
+            self.mood, self.since = mood, now
+            return None
+        target = self.cfg.scenes.get(mood)
+        if (target is None or target == scene or now - self.since < self.cfg.hold_s
+                or now - scene_since < self.cfg.dwell_s):
+            return None
+        return target
+
+
+def feature_fractions(features: Features) -> dict[str, float]:
+    """Every scalar feature as 0..1 (its registry scale: ``sonify.features.registry``)."""
+    return fractions(features.values)
+
+
+def feature_messages(features: Features, t: float) -> list[OscMessage]:
+    """Every scalar feature as ``/feature/<name>`` with a float 0..1 (see
+    ``feature_fractions``), then the mood label as ``/feature/mood``."""
+    out = [OscMessage(t, f"/feature/{name}", (value,), "stream")
+           for name, value in feature_fractions(features).items()]
+    out.append(OscMessage(t, "/feature/mood", (features.mood,), "stream"))
+    return out
+
+
+def neutral_features() -> Features:
+    """What to play on before any picture came: a mid-grey frame's features."""
+    grey = np.full((90, 160, 3), 128, np.uint8)
+    return Analyzer().analyze(Frame(0, time.perf_counter(), grey))
+
+
+@dataclass
+class _Pending:
+    scene: Scene
+    beat: float
+    why: str
+    path: Path | None
+
+
+class Performance:
+    """The music over time (see the module docstring). ``config`` gives the scene and its
+    changes, auto mode, the trigger channel, the feature stream, opening hours and MIDI clock
+    out; ``scene``/``seed``/``tempo_bpm`` override the config's scene, seed and tempo (render).
+    ``strict`` makes a failing scene or command raise (tests) instead of being logged.
+    ``wall_clock`` is the local time for opening hours."""
+
+    def __init__(self, config: Config, scheduler: Scheduler, *, strict: bool = False,
+                 scene: Scene | None = None, seed: int | None = None,
+                 tempo_bpm: float | None = None, form: Form | None = None,
+                 gate: HoursGate | None = None,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone()
+                 ) -> None:
+        self.config = config
+        self.scheduler = scheduler
+        self.strict = strict
+        self.seed = config.scene.seed if seed is None else seed
+        self.fixed_bpm = tempo_bpm
+        self.form = form
+        self.gate = gate
+        self._wall_clock = wall_clock
+        if scene is None:
+            self.scene_path: Path | None = resolve_scene(config.scene.name)
+            scene = load_scene(self.scene_path)
+        else:
+            self.scene_path = None
+        self.scene = scene
+        self.player = ScenePlayer(scene, seed=self.seed)
+        self._scene_cache: dict[Path, tuple[tuple[int, int], Scene]] = {}
+        self.commands = CommandQueue()
+        self._log = RateLimitedLog(logger, level=logging.ERROR)
+        self.extra_commands: dict[str, Callable[[object], None]] = {}
+        self.muted: set[str] = set()
+        self.frozen: Features | None = None
+        self.transpose = 0
+        self.master = 1.0  # a MIDI knob's master level: scales note velocities
+        self._pending: _Pending | None = None
+        self._fade: ControlFade | None = None
+        self._last_controls: dict[tuple[str, int, int], int] = {}
+        self.auto: AutoScene | None = AutoScene(config.auto) if config.auto.enabled else None
+        self._scene_since = 0.0
+        self.scene_changes: list[tuple[float, float, str, str]] = []  # at_s, beat, name, why
+        self.streamed: dict[str, object] = {}  # the feature values last streamed (OSCQuery)
+        self.driver: SceneDriver | None = None
+        self.features: Features | None = None  # the latest features the music used
+        self.source_name = "the source"
+        self._idle: tuple[str, Path | None] | None = None  # while lost: (scene, path)
+        self._idle_hold: Features | None = None
+        self._next_stream = -math.inf
+        self._next_gate = -math.inf
+        self.state_fn: Callable[[], dict[str, Any]] = self.snapshot  # a status reply's content
+        self.stop_requested = False  # a Stop command came: the loop driving this ends
+        self._publish()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, start_s: float, sync: ExternalTempo | None = None) -> SceneDriver:
+        """Begin the music at ``start_s`` (engine clock): the driver, the first Tempo."""
+        self.driver = SceneDriver(self.player, self.scheduler, start_s,
+                                  tempo_bpm=self.fixed_bpm,
+                                  tempo_scale=self.form.tempo_scale if self.form else None,
+                                  transform=self._transform,
+                                  clock_out=self.config.sync.clock_out, sync=sync)
+        self._scene_since = start_s
+        return self.driver
+
+    def stop(self, end_s: float) -> None:
+        """The music ends at ``end_s``: MIDI clock STOP, before the scheduler drops the rest."""
+        if self.driver is not None:
+            self.driver.stop(end_s)
+
+    @property
+    def idle(self) -> bool:
+        return self._idle is not None
+
+    @property
+    def pending_scene(self) -> str | None:
+        return self._pending.scene.name if self._pending is not None else None
+
+    def tempo_bpm(self) -> float:
+        driver = self.driver
+        return driver.tempo.bpm if driver is not None else self.player.tempo_bpm(None)
+
+    # -- control (any thread) -------------------------------------------------------------
+
+    def command(self, cmd: Command) -> None:
+        """The one door for control input, applied at the next step (coalesced and
+        rate-limited: see ``sonify.commands``). A command that is not valid (its type or a
+        range: ``sonify.commands.check``) raises ``CommandError`` here, to its sender."""
+        self.commands.put(check(cmd))
+
+    # -- the block --------------------------------------------------------------------------
+
+    def step(self, now: float, features: Features | None, onsets: Iterable[str], *,
+             lookahead_s: float, block_s: float, lost: bool | None = None) -> list[Event]:
+        """One block at ``now``: commands, idle, freeze, auto mode, a due scene change, the
+        scene up to ``now + lookahead_s`` (notes) and ``now + block_s`` (controls), the
+        feature stream and opening hours. ``lost``: whether a live source is lost now (None:
+        a source that cannot be). Returns the events scheduled by the scene this block."""
+        assert self.driver is not None, "start() the performance first"
+        onset_list = list(onsets)
+        arrived = tuple(onset_list)  # what this block's frames brought, before any is used
+        self._apply_commands(now)
+        if lost is not None:
+            features, onset_list = self._idle_step(features, onset_list, lost, now)
+        if self.frozen is not None:  # hold the picture: no new features, no onsets
+            features, onset_list = self.frozen, []
+        self.features = features
+        if self.auto is not None and features is not None and self._pending is None:
+            self._auto_scene(features.mood, now)
+        onset_list = self._due_switch(features, onset_list, now + lookahead_s)
+        events = self._render(features, onset_list, now + lookahead_s, now + block_s)
+        if self.form is not None and self.form.new_section(arrived, now):
+            self._new_section(now + block_s)
+        stream_hz = self.config.osc.stream_features_hz
+        if stream_hz > 0 and features is not None and now >= self._next_stream:
+            # stamped one block ahead, like the controls: stamped "now" it would count the
+            # time this block takes as lateness
+            messages = feature_messages(features, now + block_s)
+            self.streamed = {m.address.rsplit("/", 1)[1]: m.args[0] for m in messages}
+            self.scheduler.schedule(messages)
+            self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
+        if self.gate is not None and now >= self._next_gate:
+            self._hours(now)
+            self._next_gate = now + 0.1
+        return events
+
+    def _render(self, features: Features | None, onsets: list[str], notes_to: float,
+                controls_to: float) -> list[Event]:
+        assert self.driver is not None
+        try:
+            return self.driver.advance(features, onsets, notes_to, controls_to)
+        except Exception:
+            if self.strict:
+                raise
+            self._log.log("render", "scene %r failed to render; skipping this block",
+                          self.scene.name, exc_info=True)
+            self.driver.notes_to, self.driver.controls_to = notes_to, controls_to
+            return []
+
+    def _transform(self, events: list[Event]) -> list[Event]:
+        """Each block's events before they are scheduled: the form (a still picture's arc),
+        opening hours, muted voices' new notes dropped, the master level, the MIDI transpose
+        (not to drums on channel 10), controls crossfaded after a scene change, and the last
+        value of every CC and pitch bend remembered for the next fade."""
+        if self.form is not None:
+            events = self.form.transform(events)
+        if self.gate is not None:
+            events = self.gate.filter(events)
+        out: list[Event] = []
+        fade = self._fade
+        for ev in events:
+            if self.muted and isinstance(ev, (Note, OscMessage)) and ev.voice in self.muted:
+                continue
+            if self.master < 1.0 and isinstance(ev, Note):
+                if self.master <= 0.0:
+                    continue
+                ev = replace(ev, velocity=max(1, round(ev.velocity * self.master)))
+            if self.transpose and isinstance(ev, Note) and ev.channel != 9:
+                pitch = ev.pitch + self.transpose
+                if not 0 <= pitch <= 127:
+                    continue
+                ev = replace(ev, pitch=pitch)
+            if fade is not None:
+                ev = fade.apply(ev)
+            if isinstance(ev, ControlChange):
+                self._last_controls[("cc", ev.channel, ev.control)] = ev.value
+            elif isinstance(ev, PitchBend):
+                self._last_controls[("pb", ev.channel, 0)] = ev.value
+            out.append(ev)
+        return out
+
+    # -- idle, hours, sections --------------------------------------------------------------
+
+    def _idle_step(self, features: Features | None, onsets: list[str], lost: bool,
+                   now: float) -> tuple[Features | None, list[str]]:
+        """A live source that is lost (or not there yet): ``[source] idle`` says what plays,
+        "hold" (the last picture's features) or a scene; when it is back, the music it chose
+        returns (the scene change is quantised like any other, so no note hangs)."""
+        if lost and self._idle is None:
+            self._idle_hold = features if features is not None else neutral_features()
+            self._idle = (self.scene.name, self.scene_path)
+            idle = self.config.source.idle
+            logger.warning("%s lost: %s", self.source_name,
+                           "holding the last mood" if idle == "hold" else f"playing {idle}")
+            if idle != "hold" and idle != self.scene.name:
+                try:
+                    path = resolve_scene(idle)
+                    self.request_scene(self.load_scene(path), now, "idle (camera lost)",
+                                       path=path)
+                except Exception as exc:
+                    logger.error("idle scene %r cannot play: %s; holding the last mood",
+                                 idle, exc)
+        elif not lost and self._idle is not None:
+            previous, back = self._idle
+            self._idle = self._idle_hold = None
+            logger.warning("%s is back: playing %s", self.source_name, previous)
+            if previous != self.scene.name and back is not None:
+                self.request_scene(self.load_scene(back), now, "camera back", path=back)
+        if self._idle is not None:
+            return self._idle_hold, []
+        return features, onsets
+
+    def _hours(self, now: float) -> None:
+        """Opening hours: fade controls while the gain moves; silence (a panic) on closing."""
+        assert self.gate is not None
+        step = self.gate.update(self._wall_clock(), now)
+        if step.panic:
+            logger.info("closed (opening hours): silent until %s",
+                        self.gate.hours.next_change(self._wall_clock()))
+            self.scheduler.clear()
+            self.scheduler.panic()
+        if step.events:
+            self.scheduler.schedule(step.events)
+
+    def _new_section(self, at_s: float) -> None:
+        """A new section (a video's cut): the scene's harmony starts afresh."""
+        assert self.driver is not None and self.form is not None
+        self.driver.switch(ScenePlayer(self.scene, seed=self.seed + len(self.form.sections)),
+                           at_s)
+        self.form.sections.append(at_s)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def load_scene(self, path_or_name: str | Path) -> Scene:
+        """A scene checked from its file, cached while the file is unchanged (a flood of
+        scene requests must not parse the same file again and again on the music thread)."""
+        path = resolve_scene(path_or_name)
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return load_scene(path)  # says why, in the scene's own words
+        cached = self._scene_cache.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        scene = load_scene(path)
+        self._scene_cache[path] = (stamp, scene)
+        return scene
+
+    def _apply_commands(self, now: float) -> None:
+        """A bounded batch of commands per block (see ``sonify.commands``)."""
+        for cmd in self.commands.take():
+            try:
+                self.apply(cmd, now)
+            except Exception as exc:  # one line per kind of failure every few seconds
+                self._log.log(f"{cmd.kind}:{type(exc).__name__}", "command %.80r failed: %s",
+                              cmd, exc)
+                if self.strict:
+                    raise
+
+    def apply(self, cmd: Command, now: float) -> None:
+        """Apply one command now (the music thread; ``command()`` is the door from others).
+        The commands were checked where they came in (``sonify.commands.check``)."""
+        assert self.driver is not None
+        match cmd:
+            case SetScene(name):
+                path = resolve_scene(name)  # a bad name raises: the old scene keeps playing
+                self.request_scene(self.load_scene(path), now, "requested", path=path)
+            case Reload(scene, path):  # a Scene the file watcher has already checked
+                if self.scene_path is not None and path.resolve() == self.scene_path.resolve():
+                    self.request_scene(scene, now, "reloaded", quantize="bar", path=path)
+            case Panic():
+                self.scheduler.clear()
+                self.scheduler.panic()
+            case SetTempo(bpm):
+                self.driver.fixed_bpm = bpm
+            case Mute(voice, muted):
+                (self.muted.add if muted else self.muted.discard)(voice)
+            case Freeze(on):
+                self.frozen = self.features if on else None
+            case SetParam(name, value):
+                kept = self.player.set_param(name, value)
+                logger.debug("param %s = %g", name, kept)
+            case SetMaster(level):  # the ranges were checked at the door (commands.check)
+                self.master = level
+            case Transpose(semitones):
+                self.transpose = semitones
+            case Trigger(pitch, velocity):
+                c = self.config.control
+                self.scheduler.schedule([Note(now, c.trigger_channel - 1, pitch, velocity,
+                                              c.trigger_length_s, "trigger")])
+            case Status(reply):
+                reply(self.state_fn())
+            case Stop():
+                self.stop_requested = True
+            case Learn(param):
+                learn = self.extra_commands.get("learn")
+                if learn is None:
+                    raise ValueError("MIDI learn needs MIDI control input: set [control.midi] "
+                                     "enabled = true in the config")
+                learn(param)
+            case Extra(name, arg):
+                extra = self.extra_commands.get(name)
+                if extra is None:
+                    raise ValueError(f"unknown command {name!r}")
+                extra(arg)
+
+    # -- scene changes --------------------------------------------------------------------------
+
+    def request_scene(self, scene: Scene, now: float, why: str, *,
+                      quantize: str | None = None, path: Path | None = None) -> None:
+        """Change to ``scene`` on the next beat, bar or phrase (``[scene] quantize``); the
+        change itself happens in ``step`` when the note window reaches that moment."""
+        assert self.driver is not None
+        q = quantize or self.config.scene.quantize
+        if q == "now":
+            self._pending = None
+            self._switch_scene(scene, now, immediate=True, why=why, path=path)
+            return
+        bpb = self.scene.harmony.beats_per_bar
+        beat = quantize_beat(self.driver.tempo.beat_at(self.driver.notes_to), q, bpb,
+                             self.config.scene.phrase_bars)
+        self._pending = _Pending(scene, beat, why, path)
+        logger.info("scene %s %s: changes at beat %g (next %s)", scene.name, why, beat, q)
+
+    def _auto_scene(self, mood: str, now: float) -> None:
+        assert self.auto is not None
+        target = self.auto.choose(mood, now, self.scene.name, self._scene_since)
+        if target is None:
+            return
+        try:
+            path = resolve_scene(target)
+            self.request_scene(self.load_scene(path), now, f"chosen by the mood ({mood})",
+                               path=path)
+        except Exception as exc:  # a bad map entry must not stop the show: log once per mood
+            logger.error("auto mode: cannot play scene %r for mood %s: %s", target, mood, exc)
+            self.auto.cfg.scenes.pop(mood, None)
+
+    def _due_switch(self, features: Features | None, onsets: list[str],
+                    horizon: float) -> list[str]:
+        """Play the old scene up to a pending change that falls before ``horizon``, then switch
+        there. Returns the onsets not yet used."""
+        pending, driver = self._pending, self.driver
+        if pending is None or driver is None:
+            return onsets
+        at_s = max(driver.tempo.time_at(pending.beat), driver.notes_to)
+        if at_s > horizon:
+            return onsets
+        self._render(features, onsets, at_s, min(at_s, driver.controls_to))
+        self._pending = None
+        self._switch_scene(pending.scene, at_s, immediate=False, why=pending.why,
+                           path=pending.path)
+        return []
+
+    def _switch_scene(self, scene: Scene, at_s: float, *, immediate: bool, why: str,
+                      path: Path | None = None) -> None:
+        assert self.driver is not None
+        old = self.player
+        if self.config.scene.panic_on_change:
+            if immediate:  # drop what is queued and end every sounding note now
+                self.scheduler.clear()
+                self.scheduler.panic()
+            else:  # every old note ends at the change, with its own note-off
+                self.scheduler.cut(at_s)
+        self.scene = scene
+        self.player = ScenePlayer(scene, seed=self.seed)
+        for name, value in old.params.items():  # a reload keeps what the performer set
+            if name in scene.params:
+                self.player.set_param(name, value)
+        self.scene_path = path
+        if self.config.scene.crossfade_s > 0:
+            self._fade = ControlFade(at_s, self.config.scene.crossfade_s,
+                                     dict(self._last_controls))
+        self.driver.switch(self.player, at_s)
+        self._scene_since = at_s
+        self.scene_changes.append((at_s, self.driver.tempo.beat_at(at_s), scene.name, why))
+        self._publish()
+        logger.info("scene %s: %s", why if why != "requested" else "changed to", scene.name)
+
+    # -- what other threads read ----------------------------------------------------------------
+
+    def _publish(self) -> None:
+        """Immutable copies the control threads read (they never touch the live objects)."""
+        self.voices_snapshot: frozenset[str] = frozenset(v.name for v in self.scene.voices)
+        self.params_snapshot: dict[str, tuple[float, float]] = {
+            name: (p.min, p.max) for name, p in self.scene.params.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state as plain values (any thread reads it; it holds no live object)."""
+        latest = self.features
+        return {"scene": self.scene.name, "tempo_bpm": round(self.tempo_bpm(), 2),
+                "mood": latest.mood if latest is not None else "-",
+                "frozen": self.frozen is not None, "muted": sorted(self.muted),
+                "voices": [v.name for v in self.scene.voices],
+                "params": dict(self.player.params), "transpose": self.transpose,
+                "next_scene": self.pending_scene, "auto": self.auto is not None,
+                "features": feature_fractions(latest) if latest is not None else {}}
