@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need into .venv, then run the whole suite: lint, types, tests.
+# Install everything the tests need into .venv, then run the whole suite: lint, types, the
+# import layers, tests.
 # This is the README's test command; .ci/run calls it unchanged. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +32,5 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,link]'
 .venv/bin/python -m ruff check engine tests
 .venv/bin/python -m mypy
+.venv/bin/lint-imports --no-cache  # the layers ([tool.importlinter] in pyproject.toml)
 .venv/bin/python -m pytest -q "$@"

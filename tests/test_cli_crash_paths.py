@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sonify import doctor
 from sonify.cli import main
+from sonify.install import doctor
 from tests.capture.huge import write_huge_png
 
 # Keep the runs off the machine's ports: no control server, no health page.
@@ -217,7 +217,7 @@ def test_allow_any_runs_with_a_warning_naming_the_address_and_doctor_warns(
         def __init__(self, *args: object, **kwargs: object) -> None:
             raise SceneError("stopped by the test before binding 0.0.0.0")
 
-    monkeypatch.setattr("sonify.runtime.Runtime", StopBeforeBinding)
+    monkeypatch.setattr("sonify.live.runtime.Runtime", StopBeforeBinding)
     with caplog.at_level(logging.WARNING, logger="sonify"):
         main(["run", "--config", str(path), "--source", "demo", "--no-midi", "--http-port", "0"])
     capsys.readouterr()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sonify import doctor
+from sonify.install import doctor
 from tests.conftest import MidiDump, free_udp_port
 
 

@@ -1,4 +1,4 @@
-"""sonify.net: allow lists (shared by the config and the control servers) and Host checks."""
+"""sonify.util.net: allow lists (shared by the config and the control servers) and Host checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from sonify.net import (
+from sonify.util.net import (
     host_header_allowed,
     host_header_name,
     is_allowed,

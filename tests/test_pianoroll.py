@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import sonify.cli
-from sonify import pianoroll
 from sonify.capture import SourceError
 from sonify.cli import CliError
 from sonify.music.theory import scale_pcs
+from sonify.tools import pianoroll
 
 ROWS = 61  # C2..C7, the default range
 LOW = 36
@@ -210,7 +210,7 @@ def test_columns_keep_the_aspect_up_to_a_cap() -> None:
 def test_blank_picture_gives_a_silent_file_of_the_requested_length(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "blank.mid"
-    with caplog.at_level(logging.WARNING, logger="sonify.pianoroll"):
+    with caplog.at_level(logging.WARNING, logger="sonify.tools.pianoroll"):
         assert run_cli(save(tmp_path, "white.png", np.full((90, 160, 3), 255, np.uint8)),
                       "-o", str(out), "--seconds", "20") == 0
     mid = mido.MidiFile(str(out))

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import sonify.cli
-from sonify import recommend
 from sonify.capture import SourceError
 from sonify.cli import CliError
+from sonify.tools import recommend
 
 HEADER = "title,artist,valence,energy,tempo,tags\n"
 
@@ -145,7 +145,7 @@ def test_bad_rows_are_reported_by_line_number_and_skipped(
         "Words,Someone,0.2,loud,60,minor,1890\n"           # 8: not a number
         '"Also good, quoted",Other,0.3,0.2,70,,1900\n',    # 9: a comma in quotes, no tags
         encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="sonify.recommend"):
+    with caplog.at_level(logging.WARNING, logger="sonify.tools.recommend"):
         result = top(capsys, pictures[0], "--catalog", str(catalog))
     assert sorted(t["title"] for t in result) == ["Also good, quoted", "Good"]
     warnings = [r.getMessage() for r in caplog.records]

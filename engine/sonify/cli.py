@@ -14,17 +14,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sonify import __version__, doctor, pianoroll, recommend
+from sonify import __version__
 from sonify.capture import DEMO_LOOKS, SourceError, open_source
 from sonify.capture.files import ImageSource
+from sonify.errors import CliError
+from sonify.install import doctor
+from sonify.tools import pianoroll, recommend
 
 logger = logging.getLogger("sonify")
 
 EXIT_BAD_INPUT = 2
-
-
-class CliError(Exception):
-    """A user error the CLI reports in one line and exits 2 for."""
 
 
 def _positive_int(text: str) -> int:
@@ -270,14 +269,14 @@ def _feature_table(seen: list, input_name: str, raw: bool, names: Sequence[str])
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from sonify.bench import RESOLUTIONS, format_table, rows_json, run_analysis_bench
+    from sonify.tools.bench import RESOLUTIONS, format_table, rows_json, run_analysis_bench
 
     def progress(msg: str) -> None:
         if not args.json and sys.stderr.isatty():
             print(f"\r{msg:<40}", end="", file=sys.stderr, flush=True)
 
     if args.render:
-        from sonify.bench import format_render, run_render_bench
+        from sonify.tools.bench import format_render, run_render_bench
 
         rb = run_render_bench(progress=progress)
         if not args.json and sys.stderr.isatty():
@@ -285,14 +284,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(rb.__dict__) if args.json else format_render(rb))
         return 0
     if args.flood:
-        from sonify.timing.floodbench import flood_json, format_flood, run_flood_bench
+        from sonify.tools.floodbench import flood_json, format_flood, run_flood_bench
 
         fb = run_flood_bench(seconds=args.seconds, rate_per_s=args.rate)
         print(json.dumps(flood_json(fb)) if args.json else format_flood(fb))
         return 0
     if args.scheduler:
         from sonify.config import load_config
-        from sonify.timing.loadbench import format_scheduler, run_scheduler_bench
+        from sonify.tools.loadbench import format_scheduler, run_scheduler_bench
 
         config = load_config()
         result = run_scheduler_bench(seconds=args.seconds,
@@ -320,7 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from sonify.config import ConfigError, exposure_warnings, load_config, parse_host_port
-    from sonify.runtime import RunError, Runtime, build_outputs
+    from sonify.live.runtime import RunError, Runtime, build_outputs
 
     try:
         config = load_config(args.config)
@@ -352,7 +351,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for warning in exposure_warnings(config):  # `sonify doctor` says the same
         logger.warning("%s", warning)
     if args.preview:
-        from sonify.preview import PreviewUnavailable, check_display
+        from sonify.live.preview import PreviewUnavailable, check_display
 
         try:
             check_display()
@@ -484,7 +483,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_panic(args: argparse.Namespace) -> int:
     from sonify.config import ConfigError, load_config
-    from sonify.service.panic import panic_outputs
+    from sonify.install.panic import panic_outputs
 
     try:
         config = load_config(args.config)

@@ -71,20 +71,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
-from sonify.ratelimit import TokenBucket
-
-if TYPE_CHECKING:
-    from sonify.scene.schema import Scene
+from sonify.limits import (  # re-exported: the ranges belong with the commands
+    MASTER_RANGE,
+    PITCH_RANGE,
+    TEMPO_RANGE_BPM,
+    TRANSPOSE_RANGE,
+    VELOCITY_RANGE,
+)
+from sonify.scene.schema import Scene
+from sonify.util.ratelimit import TokenBucket
 
 # -- the ranges (defined here and read everywhere else) ------------------------------------------
 
-TEMPO_RANGE_BPM: tuple[float, float] = (20.0, 300.0)
-MASTER_RANGE: tuple[float, float] = (0.0, 1.0)
-TRANSPOSE_RANGE: tuple[int, int] = (-48, 48)  # semitones: four octaves either way
-PITCH_RANGE: tuple[int, int] = (0, 127)
-VELOCITY_RANGE: tuple[int, int] = (1, 127)  # 0 would be a note-off
 
 # What MIDI learn can bind a knob to besides the live scene's parameters, and what it does.
 LEARN_TARGETS: dict[str, str] = {
@@ -379,8 +379,6 @@ def check(cmd: object, context: CommandContext | None = None) -> Command:
             if not callable(reply):
                 raise CommandError("wrong_type", f"status needs a callable reply, got {reply!r}")
         case Reload(scene=scene, path=path):
-            from sonify.scene.schema import Scene
-
             if not isinstance(scene, Scene) or not isinstance(path, Path):
                 raise CommandError("wrong_type", f"reload needs a checked Scene and its Path, "
                                                  f"got {type(scene).__name__} and {path!r}")

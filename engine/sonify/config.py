@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,14 +22,14 @@ from pydantic import (
     model_validator,
 )
 
-from sonify import tomlfile
-from sonify.control.midi_in import MidiControlConfig
 from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES
-from sonify.net import is_loopback, parse_allow_entry
+from sonify.limits import TEMPO_RANGE_BPM
 from sonify.resources import shipped
+from sonify.util import tomlfile
+from sonify.util.net import is_loopback, parse_allow_entry
 
 if TYPE_CHECKING:
-    from sonify.service.hours import OpeningHours
+    from sonify.timing.hours import OpeningHours
 
 CONFIG_DIR = shipped("configs")
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -111,6 +112,62 @@ class AutoConfig(_Model):
         return v
 
 
+# -- [control.midi]: MIDI controllers (sonify.control.midi_in) --------------------------------
+
+MIDI_CONTROL_VIRTUAL = "sonify-control"
+MIDI_TEMPO_KNOB_BPM = (40.0, 200.0)  # a tempo knob's sweep; within TEMPO_RANGE_BPM
+
+
+class CcBindingConfig(_Model):
+    channel: Annotated[int, Field(ge=0, le=16)] = 0
+    cc: Annotated[int, Field(ge=0, le=127)]
+    param: Annotated[str, Field(min_length=1)]
+    lo: float | None = None
+    hi: float | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> CcBindingConfig:
+        if (self.lo is None) != (self.hi is None):
+            raise ValueError("give both lo and hi, or neither")
+        return self
+
+
+class MidiControlConfig(_Model):
+    enabled: bool = False
+    api: Literal["auto", "alsa", "jack", "coremidi", "winmm"] = "auto"
+    port: str = ""  # name pattern of a MIDI source; "" = the virtual port below
+    virtual: str = MIDI_CONTROL_VIRTUAL
+    wait_for_port: bool = False
+    channel: Annotated[int, Field(ge=0, le=16)] = 0
+    notes: Literal["off", "transpose", "trigger"] = "off"
+    transpose_root: Annotated[int, Field(ge=0, le=127)] = 60
+    program_scenes: list[str] = []
+    tempo_range_bpm: tuple[float, float] = MIDI_TEMPO_KNOB_BPM
+    learn_file: str = ""  # "" = learned bindings last until the engine stops
+    learn_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
+    cc: list[CcBindingConfig] = []
+
+    @field_validator("tempo_range_bpm")
+    @classmethod
+    def _tempo(cls, v: tuple[float, float]) -> tuple[float, float]:
+        check_tempo_range(v)
+        return v
+
+    @model_validator(mode="after")
+    def _port_or_virtual(self) -> MidiControlConfig:
+        if not self.port.strip() and not self.virtual.strip():
+            raise ValueError("give port (a MIDI source name pattern) or virtual (a port name)")
+        return self
+
+
+def check_tempo_range(v: Sequence[float]) -> None:
+    lo, hi = TEMPO_RANGE_BPM
+    if len(v) != 2 or not all(lo <= x <= hi for x in v) or v[0] == v[1]:
+        raise ValueError(f"tempo range {tuple(v)} must be two different tempos within "
+                         f"{lo:g}..{hi:g} bpm")
+
+
+
 class ControlConfig(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 9000
     host: str = "127.0.0.1"
@@ -126,7 +183,7 @@ class ControlConfig(_Model):
     @classmethod
     def _allow(cls, v: list[str]) -> list[str]:
         for entry in v:
-            parse_allow_entry(entry)  # the rule the OSC control server applies (sonify.net)
+            parse_allow_entry(entry)  # the rule the OSC control server applies (sonify.util.net)
         return v
 
     @model_validator(mode="after")
@@ -239,7 +296,7 @@ class StatusConfig(_Model):
 
 
 MIN_TOKEN_LENGTH = 16
-"""Shortest accepted http.token (sonify.health.server.MIN_TOKEN_LENGTH says the same)."""
+"""Shortest accepted http.token (sonify.install.health.server.MIN_TOKEN_LENGTH says the same)."""
 
 
 class HttpConfig(_Model):
@@ -277,7 +334,7 @@ class ServiceConfig(_Model):
 
 
 class HealthConfig(_Model):
-    """When /health (and systemd's STATUS=) turn not-ok: see ``sonify.health.monitor``."""
+    """When /health (and systemd's STATUS=) turn not-ok: see ``sonify.install.health.monitor``."""
 
     max_lateness_ms: Annotated[float, Field(gt=0.0, le=60_000.0)] = 20.0
     window_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 5.0
@@ -299,7 +356,7 @@ class HoursConfig(_Model):
         return self
 
     def opening_hours(self) -> OpeningHours:
-        from sonify.service.hours import OpeningHours
+        from sonify.timing.hours import OpeningHours
 
         return OpeningHours.from_settings(self.week, dates=self.dates, fade_s=self.fade_s,
                                           timezone=self.timezone, where="hours")

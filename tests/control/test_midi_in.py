@@ -31,10 +31,10 @@ from sonify.commands import (
     Transpose,
     Trigger,
 )
+from sonify.config import MidiControlConfig
 from sonify.control.midi_in import (
     CcBinding,
     MidiControl,
-    MidiControlConfig,
     MidiControlError,
     load_learned,
 )
@@ -669,10 +669,9 @@ def test_sonify_run_with_a_controller_from_the_config(jack_server: JackServer,
     switches the scene, all through the engine's one command queue."""
     import threading
 
-    from sonify.config import Config
-    from sonify.control.midi_in import CcBindingConfig
+    from sonify.config import CcBindingConfig, Config
+    from sonify.live.runtime import Runtime
     from sonify.outputs.recording import RecordingOutput
-    from sonify.runtime import Runtime
 
     c = Config()
     c.source.input = "demo"

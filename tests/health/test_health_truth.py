@@ -17,11 +17,11 @@ import pytest
 from sonify.commands import Extra
 from sonify.config import Config
 from sonify.events import ControlChange, Event
-from sonify.health.monitor import HealthLimits, HealthMonitor
+from sonify.install.health.monitor import HealthLimits, HealthMonitor
+from sonify.live.runtime import Runtime
 from sonify.outputs.base import Output
 from sonify.outputs.midifile import MidiFileRecorder
 from sonify.outputs.recording import RecordingOutput
-from sonify.runtime import Runtime
 from sonify.timing.clock import ManualTime
 from sonify.timing.scheduler import Scheduler
 from tests.conftest import wait_until

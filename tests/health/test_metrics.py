@@ -9,7 +9,7 @@ import numpy as np
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonify.health.metrics import LATENESS_BUCKETS_S, Metrics
+from sonify.install.health.metrics import LATENESS_BUCKETS_S, Metrics
 
 
 def families(m: Metrics) -> dict[str, object]:
@@ -121,7 +121,7 @@ def test_a_thousand_lateness_values_a_second_cost_little() -> None:
 def test_thumbnailer_downscales_caches_and_handles_no_frame() -> None:
     import cv2
 
-    from sonify.health.thumbnail import Thumbnailer
+    from sonify.install.health.thumbnail import Thumbnailer
 
     frames: list[np.ndarray | None] = [None]
     calls = 0
@@ -147,7 +147,7 @@ def test_thumbnailer_downscales_caches_and_handles_no_frame() -> None:
 def test_recent_errors_keep_the_newest_warnings() -> None:
     import logging
 
-    from sonify.health.recent import RecentErrors
+    from sonify.install.health.recent import RecentErrors
 
     handler = RecentErrors.install("engine.test_recent", capacity=3)
     log = logging.getLogger("engine.test_recent")

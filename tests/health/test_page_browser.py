@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from sonify.commands import Mute, Panic, SetScene
-from sonify.health.metrics import Metrics
-from sonify.health.server import HealthServer
+from sonify.install.health.metrics import Metrics
+from sonify.install.health.server import HealthServer
 from tests.conftest import IN_CI, require_program, wait_until
 from tests.health.fakes import FakeEngine
 
@@ -192,8 +192,8 @@ def test_page_of_a_running_engine(page: Any, tmp_path: Path) -> None:
     import threading
 
     from sonify.config import Config
+    from sonify.live.runtime import Runtime
     from sonify.outputs.recording import RecordingOutput
-    from sonify.runtime import Runtime
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

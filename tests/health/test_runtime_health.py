@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sonify.config import Config
+from sonify.live.runtime import Runtime
 from sonify.outputs.recording import RecordingOutput
-from sonify.runtime import Runtime
 from tests.conftest import wait_until
 
 

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sonify.commands import Command, Freeze, Mute, Panic, SetScene, SetTempo
-from sonify.health.metrics import Metrics
-from sonify.health.server import (
+from sonify.install.health.metrics import Metrics
+from sonify.install.health.server import (
     LOCKOUT_S,
     MAX_FAILURES,
     MIN_TOKEN_LENGTH,
@@ -255,7 +255,7 @@ def test_a_failing_callback_is_a_500_and_the_server_survives(
         client: Client, engine: FakeEngine, caplog: pytest.LogCaptureFixture,
         what: str, path: str) -> None:
     engine.fail.add(what)
-    with caplog.at_level(logging.ERROR, logger="sonify.health.server"):
+    with caplog.at_level(logging.ERROR, logger="sonify.install.health.server"):
         for _ in range(3):
             status, body = client.get_json(path)
             assert status == 500 and f"{what} exploded" in body["error"]
@@ -399,7 +399,7 @@ def test_wrong_tokens_lock_the_address_out_for_a_while(
         for _ in range(2 * MAX_FAILURES):
             assert c.request("GET", "/favicon.ico")[0] == 401
         assert c.request("GET", "/health", headers=good)[0] == 200
-        with caplog.at_level(logging.WARNING, logger="sonify.health.server"):
+        with caplog.at_level(logging.WARNING, logger="sonify.install.health.server"):
             for n in range(MAX_FAILURES):
                 wrong = {"Authorization": f"Bearer wrong-token-{n:010d}"}
                 assert c.request("GET", "/health", headers=wrong)[0] == 401
@@ -434,7 +434,7 @@ def test_failures_spread_over_more_than_a_minute_do_not_lock(engine: FakeEngine,
 def test_the_token_never_reaches_the_log(engine: FakeEngine, metrics: Metrics,
                                          caplog: pytest.LogCaptureFixture) -> None:
     with make_server(engine, metrics, token=TOKEN) as srv, \
-            caplog.at_level(logging.DEBUG, logger="sonify.health.server"):
+            caplog.at_level(logging.DEBUG, logger="sonify.install.health.server"):
         Client(srv).request("GET", "/?" + urlencode({"token": TOKEN}))
         Client(srv).request("GET", "/?" + urlencode({"token": "a-wrong-token-here"}))
     text = "\n".join(r.getMessage() for r in caplog.records)

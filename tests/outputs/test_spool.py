@@ -18,8 +18,8 @@ from pathlib import Path
 import mido
 import pytest
 
-from sonify.atomicio import atomic_write, staged
 from sonify.outputs.spool import find_spools, read_commit, recover_beside, recover_spool
+from sonify.util.atomicio import atomic_write, staged
 
 KILLED_RUN = """
 import os, signal, sys

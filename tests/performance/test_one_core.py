@@ -14,10 +14,10 @@ from sonify.commands import Freeze, Mute, Panic, SetParam, SetScene, SetTempo, T
 from sonify.config import Config
 from sonify.events import Event, NoteOff, NoteOn
 from sonify.features.analyzer import Analyzer
+from sonify.live.runtime import Runtime
 from sonify.outputs.recording import RecordingOutput
 from sonify.performance import Form, Performance, play
 from sonify.render import render
-from sonify.runtime import Runtime
 from sonify.timing.clock import ManualTime
 from sonify.timing.scheduler import Scheduler
 

@@ -11,10 +11,10 @@ import pytest
 from sonify.capture.demo import DemoSource
 from sonify.commands import Learn, SetScene
 from sonify.config import Config
+from sonify.live.runtime import Runtime, Status
 from sonify.outputs.recording import RecordingOutput
-from sonify.runtime import Runtime, Status
 from sonify.timing.clock import ManualTime
-from sonify.timing.floodbench import run_flood_bench
+from sonify.tools.floodbench import run_flood_bench
 
 
 def virtual_runtime(scene: str = "city", status_cb: Callable[[Status], None] | None = None

@@ -15,9 +15,9 @@ from sonify.commands import Extra, SetParam, SetScene, Transpose, Trigger
 from sonify.commands import Status as StatusRequest
 from sonify.config import AutoConfig, Config
 from sonify.events import ControlChange, NoteOff, NoteOn
+from sonify.live.runtime import Runtime
 from sonify.outputs.recording import RecordingOutput
 from sonify.performance.core import AutoScene, ControlFade, quantize_beat
-from sonify.runtime import Runtime
 from tests.conftest import wait_until
 from tests.runtime.test_runtime import unmatched
 

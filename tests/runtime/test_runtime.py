@@ -12,8 +12,8 @@ from sonify.commands import Freeze, Mute, SetScene, SetTempo
 from sonify.commands import Status as StatusRequest
 from sonify.config import Config
 from sonify.events import NoteOff, NoteOn
+from sonify.live.runtime import Runtime, build_outputs, resolve_source_spec
 from sonify.outputs.recording import RecordingOutput
-from sonify.runtime import Runtime, build_outputs, resolve_source_spec
 
 
 def config(scene: str = "energize") -> Config:
@@ -101,9 +101,9 @@ def test_stop_from_another_thread_ends_the_run() -> None:
 
 
 def test_auto_source_is_the_demo_without_a_camera(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sonify.runtime.find_cameras", lambda: [])
+    monkeypatch.setattr("sonify.live.runtime.find_cameras", lambda: [])
     assert resolve_source_spec("auto")[0] == "demo"
-    monkeypatch.setattr("sonify.runtime.find_cameras", lambda: ["/dev/video2"])
+    monkeypatch.setattr("sonify.live.runtime.find_cameras", lambda: ["/dev/video2"])
     assert resolve_source_spec("auto")[0] == "/dev/video2"
 
 
@@ -127,7 +127,7 @@ def test_no_midi_system_falls_back_to_a_recording(tmp_path: Path,
 def test_preview_draws_the_features_over_the_frame() -> None:
     from sonify.capture import open_source
     from sonify.features.analyzer import Analyzer
-    from sonify.preview import draw_preview
+    from sonify.live.preview import draw_preview
 
     with open_source("demo:night", width=640, height=360) as src:
         frame = next(iter(src))

@@ -49,8 +49,8 @@ from sonify.commands import (
 from sonify.commands import Status as StatusRequest
 from sonify.config import Config
 from sonify.events import Event, NoteOff, NoteOn
+from sonify.live.runtime import Runtime, Status
 from sonify.outputs.base import Output
-from sonify.runtime import Runtime, Status
 from sonify.scene.schema import available_scenes, load_scene
 from sonify.timing.clock import ManualTime
 

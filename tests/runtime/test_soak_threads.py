@@ -34,9 +34,9 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
 from sonify.config import Config
+from sonify.live.runtime import Runtime
 from sonify.outputs.midifile import MidiFileRecorder
 from sonify.outputs.osc import OscOutput
-from sonify.runtime import Runtime
 from sonify.timing.clock import ScaledTime
 from tests.conftest import OscDump, free_udp_port, wait_until
 

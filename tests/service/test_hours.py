@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sonify.events import ControlChange, Note, NoteOn, OscMessage
-from sonify.service.hours import (
+from sonify.timing.hours import (
     HoursError,
     HoursGate,
     OpeningHours,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sonify.service.notify import Notifier, socket_address, status_text, watchdog_interval_s
+from sonify.install.notify import Notifier, socket_address, status_text, watchdog_interval_s
 
 
 class FakeSystemd:
@@ -113,14 +113,14 @@ def test_outside_systemd_everything_is_a_quiet_no_op(caplog: pytest.LogCaptureFi
 def test_a_vanished_supervisor_is_logged_once_and_never_raises(
         caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     n = Notifier(environ={"NOTIFY_SOCKET": str(tmp_path / "gone")})
-    with caplog.at_level(logging.WARNING, logger="sonify.service.notify"):
+    with caplog.at_level(logging.WARNING, logger="sonify.install.notify"):
         assert not n.watchdog()
         assert not n.watchdog()
     assert len(caplog.records) == 1 and "cannot notify systemd" in caplog.text
 
 
 def test_an_unsupported_address_turns_notifications_off(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="sonify.service.notify"):
+    with caplog.at_level(logging.WARNING, logger="sonify.install.notify"):
         n = Notifier(environ={"NOTIFY_SOCKET": "vsock:2:1234"})
     assert not n.enabled and not n.ready()
     assert "vsock:2:1234" in caplog.text

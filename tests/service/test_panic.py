@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from sonify.config import Config
+from sonify.install.panic import panic_outputs
 from sonify.outputs.midi import panic_messages
-from sonify.service.panic import panic_outputs
 from tests.conftest import (
     IN_CI,
     JackServer,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from sonify.config import Config
+from sonify.live.runtime import Runtime
 from sonify.outputs.recording import RecordingOutput
-from sonify.runtime import Runtime
 
 
 def test_ready_watchdog_and_a_hung_capture_loop(tmp_path: Path,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sonify.config import Config
-from sonify.service.hours import OpeningHours
+from sonify.timing.hours import OpeningHours
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def unit_lines(path: Path) -> dict[str, list[str]]:
 
 
 def test_both_units_are_there() -> None:
-    assert [u.name for u in UNITS] == ["sonify-synth.service", "sonify.service"]
+    assert [u.name for u in UNITS] == ["sonify-synth.service", "sonify.install"]
 
 
 def test_systemd_analyze_verify_passes(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_systemd_analyze_verify_passes(tmp_path: Path) -> None:
 
 
 def test_the_engine_unit_is_supervised_as_the_engine_expects() -> None:
-    u = unit_lines(ROOT / "systemd" / "sonify.service")
+    u = unit_lines(ROOT / "systemd" / "sonify.install")
     assert u["Type"] == ["notify"] and u["NotifyAccess"] == ["main"]
     assert u["Restart"] == ["always"] and u["WatchdogSec"]
     assert u["ExecStart"][0].endswith("sonify run --config /etc/sonify/installation.toml")

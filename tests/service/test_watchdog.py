@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sonify.service.notify import Watchdog
+from sonify.install.notify import Watchdog
 
 
 def run(wd: Watchdog, start: float, end: float, *, capture_every: float | None = 1.0,
@@ -46,7 +46,7 @@ def test_a_hung_capture_stops_the_pings_and_they_resume_when_it_beats_again(
         caplog: pytest.LogCaptureFixture) -> None:
     wd = Watchdog(30.0, {"capture": 30.0, "dispatch": 5.0})
     assert run(wd, 0.0, 60.0)[-1] == 60.0
-    with caplog.at_level(logging.WARNING, logger="sonify.service.notify"):
+    with caplog.at_level(logging.WARNING, logger="sonify.install.notify"):
         # the capture thread hangs right after its beat at 60 s: fine up to 90 s, then silent
         silent = run(wd, 60.5, 200.0, capture_every=None)
         assert silent == [75.0, 90.0]

@@ -256,7 +256,7 @@ def test_sonify_run_follows_a_clock_master_through_the_config(master: ClockMaste
     master's (energize on its own plays 112-150 BPM) and its beat the master's beat. MIDI
     clock has no beat marker: the phase is known from the master's START (or a song position),
     so the master presses play once the engine listens, as a drummer counts in."""
-    from sonify.runtime import Runtime
+    from sonify.live.runtime import Runtime
 
     out = RecordingOutput()
     rt = Runtime(_runtime_config(source="midi_clock", clock_in_port=master.port), [out])
@@ -289,7 +289,7 @@ def test_sonify_run_follows_a_clock_master_through_the_config(master: ClockMaste
 
 
 def test_sonify_run_sends_clock_at_its_tempo(midi_dump: Any) -> None:
-    from sonify.runtime import Runtime
+    from sonify.live.runtime import Runtime
 
     c = _runtime_config(clock_out=True)
     c.scene.name = "calm"

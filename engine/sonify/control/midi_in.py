@@ -82,15 +82,12 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import rtmidi
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sonify.atomicio import atomic_write
 from sonify.commands import (
     LEARN_TARGETS,
-    TEMPO_RANGE_BPM,
     Command,
     CommandContext,
     CommandError,
@@ -104,19 +101,24 @@ from sonify.commands import (
     Trigger,
     check,
 )
+from sonify.config import (
+    MIDI_CONTROL_VIRTUAL,
+    MIDI_TEMPO_KNOB_BPM,
+    MidiControlConfig,
+    check_tempo_range,
+)
 from sonify.midi.ports import RECONNECTED, MidiPort, MidiPortError, VirtualPortError
-from sonify.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
-from sonify.ratelimit import RateLimitedLog
+from sonify.util.atomicio import atomic_write
+from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
 LOG_INTERVAL_S = RATE_LIMIT_S
 READ_INTERVAL_S = 0.002  # how often the reader looks for MIDI when none came (latency bound)
 MAX_BATCH = 512  # messages read in one go before housekeeping gets a turn
-DEFAULT_VIRTUAL = "sonify-control"
 DEFAULT_CLIENT = "sonify-control"
 OWN_PORT_NAME = "in"  # our side of a connection: "<client_name>:in" under JACK
-DEFAULT_TEMPO_RANGE_BPM = (40.0, 200.0)  # a tempo knob's sweep; within TEMPO_RANGE_BPM
 LEARN_FILE_FORMAT = "sonify-midi-learn"
 LEARN_FILE_VERSION = 1
 FIRST_CHANNEL_MODE_CC = 120  # 120..127: all sound off, reset, local, all notes off, modes
@@ -182,61 +184,6 @@ class MidiControlStats:
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
-
-
-# -- config (the lead puts MidiControlConfig under [control.midi]) ----------------------------
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CcBindingConfig(_Model):
-    channel: Annotated[int, Field(ge=0, le=16)] = 0
-    cc: Annotated[int, Field(ge=0, le=127)]
-    param: Annotated[str, Field(min_length=1)]
-    lo: float | None = None
-    hi: float | None = None
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> CcBindingConfig:
-        if (self.lo is None) != (self.hi is None):
-            raise ValueError("give both lo and hi, or neither")
-        return self
-
-
-class MidiControlConfig(_Model):
-    enabled: bool = False
-    api: Literal["auto", "alsa", "jack", "coremidi", "winmm"] = "auto"
-    port: str = ""  # name pattern of a MIDI source; "" = the virtual port below
-    virtual: str = DEFAULT_VIRTUAL
-    wait_for_port: bool = False
-    channel: Annotated[int, Field(ge=0, le=16)] = 0
-    notes: Literal["off", "transpose", "trigger"] = "off"
-    transpose_root: Annotated[int, Field(ge=0, le=127)] = 60
-    program_scenes: list[str] = []
-    tempo_range_bpm: tuple[float, float] = DEFAULT_TEMPO_RANGE_BPM
-    learn_file: str = ""  # "" = learned bindings last until the engine stops
-    learn_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
-    cc: list[CcBindingConfig] = []
-
-    @field_validator("tempo_range_bpm")
-    @classmethod
-    def _tempo(cls, v: tuple[float, float]) -> tuple[float, float]:
-        _check_tempo_range(v)
-        return v
-
-    @model_validator(mode="after")
-    def _port_or_virtual(self) -> MidiControlConfig:
-        if not self.port.strip() and not self.virtual.strip():
-            raise ValueError("give port (a MIDI source name pattern) or virtual (a port name)")
-        return self
-
-
-def _check_tempo_range(v: Sequence[float]) -> None:
-    lo, hi = TEMPO_RANGE_BPM
-    if len(v) != 2 or not all(lo <= x <= hi for x in v) or v[0] == v[1]:
-        raise ValueError(f"tempo range {tuple(v)} must be two different tempos within "
-                         f"{lo:g}..{hi:g} bpm")
 
 
 def _ignore_sysex_clock_and_sensing(midi: Any) -> None:
@@ -320,7 +267,7 @@ class MidiControl:
         notes: str = "off",
         transpose_root: int = 60,
         program_scenes: Sequence[str] = (),
-        tempo_range_bpm: tuple[float, float] = DEFAULT_TEMPO_RANGE_BPM,
+        tempo_range_bpm: tuple[float, float] = MIDI_TEMPO_KNOB_BPM,
         learn_file: str | Path | None = None,
         learn_timeout_s: float = 30.0,
         poll_interval_s: float = 1.0,
@@ -339,13 +286,13 @@ class MidiControl:
             raise ValueError(f"transpose root {transpose_root} is not a MIDI note 0..127")
         if not learn_timeout_s > 0:
             raise ValueError(f"learn timeout must be > 0 s, got {learn_timeout_s}")
-        _check_tempo_range(tempo_range_bpm)
+        check_tempo_range(tempo_range_bpm)
         self._command = command
         self._params = params
         self._scenes = scenes
         self._context = CommandContext(scenes=scenes, params=params)
         self.pattern = port
-        self.virtual = DEFAULT_VIRTUAL if port is None and virtual is None else virtual
+        self.virtual = MIDI_CONTROL_VIRTUAL if port is None and virtual is None else virtual
         self.api_requested = api
         self.api: str | None = None  # the MIDI system in use once started
         self.client_name = client_name

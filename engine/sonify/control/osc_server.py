@@ -93,9 +93,9 @@ from sonify.commands import (
     check,
     from_osc,
 )
-from sonify.net import is_allowed, parse_allow
-from sonify.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
-from sonify.ratelimit import RateLimitedLog, TokenBucket
+from sonify.util.net import is_allowed, parse_allow
+from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from sonify.util.ratelimit import RateLimitedLog, TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ class ControlServer:
         self._status = status
         self.host = host
         self._port = port
-        self._allow = parse_allow(allow)  # addresses and CIDR networks (sonify.net)
+        self._allow = parse_allow(allow)  # addresses and CIDR networks (sonify.util.net)
         self._allowed: dict[str, bool] = {}  # sender address -> allowed (checked once each)
         self._known_scenes = known_scenes
         self._voices = voices

@@ -38,7 +38,7 @@ control server's host: OSCQuery is reachable wherever OSC control is). **Host ch
 whose ``Host`` header does not name this server is refused with 403, so a web page that rebinds
 its own DNS name to this machine (DNS rebinding) cannot read the tree: bound to loopback only
 loopback names pass; bound elsewhere loopback names, IP literals, the bound host and this
-machine's host names (``sonify.net.host_header_allowed``). With ``allow`` (the control server's
+machine's host names (``sonify.util.net.host_header_allowed``). With ``allow`` (the control server's
 allow list) a client address outside it is refused with 403 too.
 """
 
@@ -59,9 +59,9 @@ from urllib.parse import unquote, urlsplit
 from sonify.commands import TEMPO_RANGE_BPM, Freeze, Mute, Panic, SetParam, SetScene, SetTempo
 from sonify.control.osc_server import ADDRESS_SPACE, PREFIX, ControlServerError
 from sonify.features.registry import MOOD_LABELS, SCALARS
-from sonify.net import host_header_allowed, is_allowed, is_loopback, parse_allow
-from sonify.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
-from sonify.ratelimit import RateLimitedLog
+from sonify.util.net import host_header_allowed, is_allowed, is_loopback, parse_allow
+from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 

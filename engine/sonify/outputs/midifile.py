@@ -58,7 +58,7 @@ from sonify.outputs.smf import (
     encode_midi_file,
 )
 from sonify.outputs.spool import Spool, expand, finish
-from sonify.ratelimit import RateLimitedLog
+from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 

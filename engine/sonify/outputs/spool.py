@@ -42,7 +42,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sonify.atomicio import discard, fsync_dir, publish, write_temp
 from sonify.outputs.smf import (
     TICKS_PER_BEAT,
     TrackSource,
@@ -51,6 +50,7 @@ from sonify.outputs.smf import (
     closing_bytes,
     scan_track,
 )
+from sonify.util.atomicio import discard, fsync_dir, publish, write_temp
 
 try:
     import fcntl

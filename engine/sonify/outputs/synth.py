@@ -60,7 +60,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from sonify.atomicio import atomic_write
 from sonify.events import (
     MIDI_EVENTS,
     ControlChange,
@@ -73,6 +72,7 @@ from sonify.events import (
     Tempo,
 )
 from sonify.outputs.base import Output
+from sonify.util.atomicio import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -62,13 +62,13 @@ from sonify.features.analyzer import Analyzer, Features
 from sonify.features.registry import fractions
 from sonify.performance.driver import SceneDriver
 from sonify.performance.form import Form
-from sonify.ratelimit import RateLimitedLog
 from sonify.scene.player import ScenePlayer
 from sonify.scene.schema import Scene, load_scene, resolve_scene
 from sonify.timing.scheduler import Scheduler
+from sonify.util.ratelimit import RateLimitedLog
 
 if TYPE_CHECKING:
-    from sonify.service.hours import HoursGate
+    from sonify.timing.hours import HoursGate
     from sonify.timing.sync import ExternalTempo
 
 logger = logging.getLogger(__name__)

@@ -30,12 +30,12 @@ from collections.abc import Callable, Sequence
 
 from sonify.events import Event, Note, Tempo
 from sonify.features.analyzer import Features
-from sonify.ratelimit import RateLimitedLog
 from sonify.scene.player import ScenePlayer
 from sonify.timing.clock import TempoClock
 from sonify.timing.midiclock import MidiClockOut
 from sonify.timing.scheduler import Scheduler
 from sonify.timing.sync import ExternalTempo, Timeline
+from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 _log = RateLimitedLog(logger, level=logging.ERROR)  # a fault that repeats every block

@@ -53,10 +53,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from sonify.commands import PITCH_RANGE, TEMPO_RANGE_BPM, VELOCITY_RANGE
 from sonify.features.analyzer import Features
 from sonify.features.registry import FEATURES, SCALAR_NAMES
 from sonify.features.smoothing import OnePole
+from sonify.limits import PITCH_RANGE, TEMPO_RANGE_BPM, VELOCITY_RANGE
 from sonify.music import theory
 
 CURVES: tuple[str, ...] = ("linear", "exp", "log", "s-curve")

@@ -36,7 +36,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sonify.commands import TEMPO_RANGE_BPM
 from sonify.events import (
     ControlChange,
     Event,
@@ -46,6 +45,7 @@ from sonify.events import (
     ProgramChange,
 )
 from sonify.features.analyzer import Features
+from sonify.limits import TEMPO_RANGE_BPM
 from sonify.music import theory
 from sonify.music.rhythm import euclid, humanise, parse_steps, swing_steps, unit_random
 from sonify.scene.mapping import PARAM_PREFIX, Chooser, Mapper, Mapping

@@ -29,7 +29,6 @@ from pydantic import (
     model_validator,
 )
 
-from sonify import tomlfile
 from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES, OnsetName
 from sonify.music import rhythm as rh
 from sonify.music import theory
@@ -48,6 +47,7 @@ from sonify.scene.mapping import (
     UnitMapping,
     VelocityMapping,
 )
+from sonify.util import tomlfile
 
 SCENES_ENV = "SONIFY_SCENES"
 VOICE_KINDS: tuple[str, ...] = ("notes", "chords", "sparkle", "scan", "drums")

@@ -29,7 +29,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sonify.atomicio import atomic_write, staged
 from sonify.capture import SourceError, open_source
 from sonify.capture.base import Frame, Source
 from sonify.capture.convert import is_image_path, read_image
@@ -52,6 +51,7 @@ from sonify.performance import Form, Performance, Script, play
 from sonify.scene import load_scene
 from sonify.timing.clock import ManualTime
 from sonify.timing.scheduler import Scheduler
+from sonify.util.atomicio import atomic_write, staged
 
 OUTPUT_KINDS = {".mid": "midi", ".midi": "midi", ".wav": "wav", ".png": "png", ".json": "json"}
 IMAGE_DEFAULT_S = 60.0

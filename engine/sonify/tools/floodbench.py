@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from sonify.timing.loadbench import NullOutput
+from sonify.tools.loadbench import NullOutput
 
 if TYPE_CHECKING:
     pass
@@ -83,7 +83,7 @@ def _free_udp_port() -> int:
 
 def run_flood_bench(seconds: float = 5.0, rate_per_s: float = 2000.0) -> FloodBench:
     from sonify.config import Config
-    from sonify.runtime import Runtime
+    from sonify.live.runtime import Runtime
 
     c = Config()
     c.source.input = "demo:city"

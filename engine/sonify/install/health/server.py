@@ -93,12 +93,12 @@ from sonify.commands import (
     from_json,
     to_json,
 )
-from sonify.health.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from sonify.health.metrics import Metrics
-from sonify.health.page import PAGE_HTML
-from sonify.net import is_loopback
-from sonify.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
-from sonify.ratelimit import RateLimitedLog
+from sonify.install.health.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from sonify.install.health.metrics import Metrics
+from sonify.install.health.page import PAGE_HTML
+from sonify.util.net import is_loopback
+from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
+from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 

@@ -123,8 +123,8 @@ def measure_latency(seconds: float = 4.0, fps: float = 30.0) -> tuple[float, flo
     """Run the live runtime (demo at ``fps``, the vj scene, a recording output) and return the
     median latency from a frame's capture to the first control event that reflects it."""
     from sonify.config import Config
+    from sonify.live.runtime import Runtime
     from sonify.outputs.recording import RecordingOutput
-    from sonify.runtime import Runtime
 
     config = Config()
     config.source.input = "demo"

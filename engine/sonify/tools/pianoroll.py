@@ -41,9 +41,9 @@ import cv2
 import mido
 import numpy as np
 
-from sonify.atomicio import atomic_write
 from sonify.capture.files import ImageSource
 from sonify.music.theory import SCALES, TheoryError, parse_note, parse_pitch_class, scale_pcs
+from sonify.util.atomicio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Convert ``args.image`` and write ``args.output``; 0 on success."""
-    from sonify.cli import CliError
+    from sonify.errors import CliError
 
     try:
         low, high = parse_note(args.low), parse_note(args.high)

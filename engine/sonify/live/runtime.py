@@ -160,10 +160,10 @@ class Runtime:
         preview: bool = False,
         form: Form | None = None,
     ) -> None:
-        from sonify.health import Metrics, RecentErrors
-        from sonify.health.monitor import HealthLimits, HealthMonitor
-        from sonify.service.hours import HoursGate
-        from sonify.service.notify import Notifier, Watchdog, watchdog_interval_s
+        from sonify.install.health import Metrics, RecentErrors
+        from sonify.install.health.monitor import HealthLimits, HealthMonitor
+        from sonify.install.notify import Notifier, Watchdog, watchdog_interval_s
+        from sonify.timing.hours import HoursGate
 
         self.config = config
         self.strict = strict
@@ -334,7 +334,7 @@ class Runtime:
 
     def _show_preview(self) -> None:
         """On the music (main) thread: GUI toolkits want their windows driven from one thread."""
-        from sonify import preview
+        from sonify.live import preview
 
         shown = self._preview_frame
         if shown is None:
@@ -388,7 +388,7 @@ class Runtime:
             self.scheduler.stop(panic=True)
             self.close_outputs(end_s)
             if self.preview:
-                from sonify import preview
+                from sonify.live import preview
 
                 preview.close()
 
@@ -458,7 +458,7 @@ class Runtime:
             self.services.append(service)
 
     def _health_server(self) -> _Service:
-        from sonify.health import HealthServer, Thumbnailer
+        from sonify.install.health import HealthServer, Thumbnailer
         from sonify.scene.schema import available_scenes
 
         h = self.config.http
@@ -666,7 +666,7 @@ class Runtime:
     def _service_tick(self, now: float) -> None:
         """systemd: READY once the pipeline really runs (a frame analysed and the dispatcher
         looping), WATCHDOG while both loops beat, STATUS every ``notify_status_s``."""
-        from sonify.service.notify import status_text
+        from sonify.install.notify import status_text
 
         if self.scheduler.running and self.scheduler.loop_beat_s:
             self.watchdog.beat("dispatch", self.scheduler.loop_beat_s)
@@ -714,7 +714,7 @@ class Runtime:
     def problems(self) -> list[str]:
         """What is wrong now, one sentence each ([] when all is well): the capture (thread dead,
         no frame for 5 s, camera lost), the dispatcher, the music thread, lateness, each output
-        (see ``sonify.health.monitor``). Any thread."""
+        (see ``sonify.install.health.monitor``). Any thread."""
         now = time.perf_counter()
         found: list[str] = []
         times = list(self._latest.frame_times)

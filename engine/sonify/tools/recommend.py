@@ -273,7 +273,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Print the ``args.n`` best tracks for ``args.image``; 0 on success."""
-    from sonify.cli import CliError
+    from sonify.errors import CliError
 
     try:
         tracks, problems = read_catalog(args.catalog)

@@ -5,10 +5,10 @@
 warnings for ``/health``) and ``Thumbnailer`` (``/thumbnail.jpg`` from the latest frame).
 """
 
-from sonify.health.metrics import Metrics
-from sonify.health.recent import RecentErrors
-from sonify.health.server import CommandError, HealthServer, is_loopback, validate_command
-from sonify.health.thumbnail import Thumbnailer
+from sonify.install.health.metrics import Metrics
+from sonify.install.health.recent import RecentErrors
+from sonify.install.health.server import CommandError, HealthServer, is_loopback, validate_command
+from sonify.install.health.thumbnail import Thumbnailer
 
 __all__ = ["CommandError", "HealthServer", "Metrics", "RecentErrors", "is_loopback",
            "Thumbnailer", "validate_command"]

@@ -49,8 +49,8 @@ from sonify.config import (
     load_config,
     parse_host_port,
 )
-from sonify.net import is_loopback
 from sonify.resources import PACKAGE_DIR
+from sonify.util.net import is_loopback
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 _RANK = {OK: 0, WARN: 1, FAIL: 2}
@@ -330,7 +330,7 @@ def _check_source(ctx: _Context) -> list[Check]:
     spec = ctx.config.source.input.strip()
     kind = _source_kind(spec)
     cameras = find_cameras()
-    # What the run would open: auto picks the first camera, as sonify.runtime does.
+    # What the run would open: auto picks the first camera, as sonify.live.runtime does.
     if kind == "auto":
         used = cameras[0] if cameras else ""
     else:
@@ -933,7 +933,7 @@ def _run_probe(kind: str, request: dict[str, Any], timeout_s: float) -> dict[str
     env = dict(os.environ)
     root = str(PACKAGE_DIR.parent)  # the folder that holds the sonify package
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    code = "import sys; from sonify.doctor import _probe_main; sys.exit(_probe_main())"
+    code = "import sys; from sonify.install.doctor import _probe_main; sys.exit(_probe_main())"
     try:
         proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

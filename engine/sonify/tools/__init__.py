@@ -1,0 +1,1 @@
+"""Tools beside the engine: sonify pianoroll, recommend and bench (with its load benchmarks)."""
