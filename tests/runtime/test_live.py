@@ -286,7 +286,7 @@ def test_a_camera_missing_at_start_is_waited_for_when_configured() -> None:
     rt = Runtime(c, [out], source=recovering_camera(device))
     at(2.0, setattr, device, "mode", "live")
     rt.run(5.0)
-    assert rt._source_open and rt._latest.frames > 10
+    assert rt.capture.opened and rt.capture.latest.frames > 10
     assert out.notes_on, "no music once the camera came"
     assert unmatched(out) == []
 

@@ -101,9 +101,9 @@ def test_stop_from_another_thread_ends_the_run() -> None:
 
 
 def test_auto_source_is_the_demo_without_a_camera(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sonify.live.runtime.find_cameras", lambda: [])
+    monkeypatch.setattr("sonify.live.wiring.find_cameras", lambda: [])
     assert resolve_source_spec("auto")[0] == "demo"
-    monkeypatch.setattr("sonify.live.runtime.find_cameras", lambda: ["/dev/video2"])
+    monkeypatch.setattr("sonify.live.wiring.find_cameras", lambda: ["/dev/video2"])
     assert resolve_source_spec("auto")[0] == "/dev/video2"
 
 

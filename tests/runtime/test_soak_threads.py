@@ -136,7 +136,7 @@ def test_hours_with_every_thread_keep_memory_flat_and_lose_nothing(
     t0 = time.monotonic()
     runner.start()
     try:
-        assert wait_until(lambda: rt._latest.frames > 0 and rt.control_server is not None,
+        assert wait_until(lambda: rt.capture.latest.frames > 0 and rt.control_server is not None,
                           30.0), "the engine did not start"
         performer.start()
         start_s = rt.time.now()

@@ -35,7 +35,7 @@ def unit_lines(path: Path) -> dict[str, list[str]]:
 
 
 def test_both_units_are_there() -> None:
-    assert [u.name for u in UNITS] == ["sonify-synth.service", "sonify.install"]
+    assert [u.name for u in UNITS] == ["sonify-synth.service", "sonify.service"]
 
 
 def test_systemd_analyze_verify_passes(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_systemd_analyze_verify_passes(tmp_path: Path) -> None:
 
 
 def test_the_engine_unit_is_supervised_as_the_engine_expects() -> None:
-    u = unit_lines(ROOT / "systemd" / "sonify.install")
+    u = unit_lines(ROOT / "systemd" / "sonify.service")
     assert u["Type"] == ["notify"] and u["NotifyAccess"] == ["main"]
     assert u["Restart"] == ["always"] and u["WatchdogSec"]
     assert u["ExecStart"][0].endswith("sonify run --config /etc/sonify/installation.toml")

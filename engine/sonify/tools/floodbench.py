@@ -101,7 +101,7 @@ def run_flood_bench(seconds: float = 5.0, rate_per_s: float = 2000.0) -> FloodBe
     try:
         deadline = time.perf_counter() + 30.0
         while (rt.control_server is None or not rt.control_server.running
-               or rt._latest.frames < 5) and time.perf_counter() < deadline:
+               or rt.capture.latest.frames < 5) and time.perf_counter() < deadline:
             time.sleep(0.05)
         if rt.control_server is None or not rt.control_server.running:
             raise RuntimeError("the control server did not start")

@@ -1,0 +1,217 @@
+"""Building the parts of a live run: outputs, the external tempo, and the services.
+
+``Runtime`` (``sonify.live.runtime``) owns threads and lifecycle; this module makes what it
+runs: the outputs the config asks for (``build_outputs``, with the MIDI-file fallback so the
+music is never lost), the external tempo (``make_sync``: MIDI clock in or Link), and the
+services that live beside the music on the wall clock (``start_services``: the OSC control
+server, OSCQuery, the health page, MIDI control, the scene reloader). Services read only what
+the music thread publishes (``Runtime.state()``, ``Runtime.published``) and talk back through
+``Runtime.command``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from sonify.capture import find_cameras
+from sonify.config import Config, parse_host_port
+from sonify.errors import RunError
+from sonify.outputs.base import Output
+
+if TYPE_CHECKING:
+    from sonify.live.runtime import Runtime
+    from sonify.timing.sync import ExternalTempo
+
+__all__ = ["RunError", "Service", "build_outputs", "close_outputs", "make_sync",
+           "resolve_source_spec", "start_services"]
+
+logger = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """Something the runtime starts with the run and stops after it (control server...)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def resolve_source_spec(spec: str) -> tuple[str, str]:
+    """``auto`` -> the first camera, else the demo; returns (spec, a note saying which)."""
+    if spec != "auto":
+        return spec, ""
+    cameras = find_cameras()
+    if cameras:
+        return cameras[0], f"using the first camera, {cameras[0]}"
+    return "demo", "no camera found: playing the built-in demo source"
+
+
+def build_outputs(config: Config, *,
+                  midi_file: str | None = None) -> tuple[list[Output], list[str]]:
+    """The outputs the config asks for, plus notes to tell the user (which port, which file).
+
+    With MIDI enabled and neither a port nor a virtual port possible, records to the fallback
+    MIDI file instead (saying where), so the music is never lost.
+    """
+    from sonify.outputs.midi import MidiOutput, MidiPortError
+    from sonify.outputs.midifile import MidiFileRecorder
+    from sonify.outputs.osc import OscOutput
+
+    outputs: list[Output] = []
+    notes: list[str] = []
+    record = midi_file if midi_file is not None else config.record.midi_file
+    if config.midi.enabled:
+        m = config.midi
+        try:
+            if m.port:
+                outputs.append(MidiOutput(port=m.port, api=m.api, wait=m.wait_for_port))
+                notes.append(f"MIDI to the port matching {m.port!r}")
+            elif m.virtual:
+                outputs.append(MidiOutput(virtual=m.virtual, api=m.api))
+                notes.append(f"MIDI on the virtual port {m.virtual!r}")
+        except MidiPortError as exc:
+            if m.port:
+                raise RunError(str(exc)) from None
+            if not record:
+                record = config.record.fallback_midi_file
+            notes.append(f"no virtual MIDI port on this system ({exc}); recording instead")
+    for target in config.osc.targets:
+        host, port = parse_host_port(target)
+        outputs.append(OscOutput([(host, port)], prefix=config.osc.prefix,
+                                 bundle_latency_s=config.osc.bundle_latency_s or None))
+        notes.append(f"OSC to {host}:{port}")
+    if record:
+        from sonify.outputs.spool import recover_beside
+
+        recover_beside(record)  # a killed run left its recording unfinished: finish it (logged)
+        try:
+            outputs.append(MidiFileRecorder(record, split=config.record.split))
+        except ValueError as exc:
+            for out in outputs:
+                out.close()
+            raise RunError(f"cannot record to {record!r}: {exc}") from None
+        where = Path(record).resolve()
+        notes.append(f"recording MIDI to {where}" + (
+            " (a new numbered file if that one exists)" if "%" not in where.name else ""))
+    return outputs, notes
+
+
+def make_sync(config: Config, tempo_bpm: float) -> ExternalTempo | None:
+    """The external tempo ``[sync] source`` asks for (RunError when it cannot be had)."""
+    sc = config.sync
+    if sc.source == "midi_clock":
+        from sonify.outputs.midi import MidiPortError
+        from sonify.timing.midiclock_in import ClockEstimator, MidiClockFollower
+
+        try:
+            return MidiClockFollower(
+                port=sc.clock_in_port or None,
+                virtual=None if sc.clock_in_port else sc.clock_in_virtual,
+                api=config.midi.api, wait=True,
+                estimator=ClockEstimator(latency_s=sc.clock_in_latency_ms / 1e3))
+        except MidiPortError as exc:
+            raise RunError(f"MIDI clock in: {exc}") from None
+    if sc.source == "link":
+        from sonify.timing.link import LinkSync, LinkUnavailableError
+
+        try:
+            return LinkSync(tempo_bpm, quantum=sc.link_quantum)
+        except LinkUnavailableError as exc:
+            raise RunError(str(exc)) from None
+    return None
+
+
+def close_outputs(outputs: list[Output], end_s: float) -> None:
+    from sonify.outputs.midifile import MidiFileRecorder
+
+    for out in outputs:
+        if isinstance(out, MidiFileRecorder):
+            out.close(end_s=end_s)  # the file lasts as long as the run
+        else:
+            out.close()
+
+
+def start_services(rt: Runtime) -> None:
+    """The control server and the scene reloader; one that cannot start is logged and the
+    show goes on without it (a taken port must not silence a gallery)."""
+    from sonify.control.osc_server import ControlServer, ControlServerError
+    from sonify.control.reload import SceneReloader
+    from sonify.scene.schema import available_scenes
+
+    c = rt.config.control
+    wanted: list[Service] = []
+    if c.port:
+        server = ControlServer(rt.command, rt.state, host=c.host, port=c.port,
+                               allow=c.allow or None, known_scenes=available_scenes,
+                               voices=lambda: rt.voices_snapshot,
+                               params=lambda: rt.params_snapshot,
+                               max_future_s=c.max_future_s)
+        rt.control_server = server
+        wanted.append(server)
+    if c.port and c.oscquery_port:
+        wanted.append(_oscquery(rt, c.port if rt.control_server is None
+                                     else rt.control_server.port))
+    if rt.config.http.port:
+        wanted.append(_health_server(rt))
+    if c.midi.enabled:
+        from sonify.control.midi_in import MidiControl
+
+        rt.midi_control = MidiControl.from_config(
+            c.midi, rt.command, params=lambda: rt.params_snapshot,
+            scenes=available_scenes)
+        rt.extra_commands["learn"] = lambda name: rt.midi_control.learn(str(name))  # type: ignore[union-attr]
+        wanted.append(rt.midi_control)
+    if rt.config.scene.watch:
+        rt.reloader = SceneReloader(rt.command, lambda: rt.scene_path)
+        wanted.append(rt.reloader)
+    for service in wanted:
+        try:
+            service.start()
+        except (ControlServerError, OSError) as exc:
+            logger.error("%s not started: %s", service.name, exc)
+            continue
+        rt.services.append(service)
+
+
+def _health_server(rt: Runtime) -> Service:
+    from sonify.install.health import HealthServer, Thumbnailer
+    from sonify.scene.schema import available_scenes
+
+    h = rt.config.http
+    server = HealthServer(h.host, h.port, health=rt.health, state=rt.state,
+                          command=rt.command,
+                          thumbnail=Thumbnailer(lambda: rt.last_image),
+                          metrics=rt.metrics, scenes=lambda: list(available_scenes()),
+                          token=h.token or None)
+    server.name = "health page"  # type: ignore[attr-defined]
+    return server  # type: ignore[return-value]
+
+
+def _oscquery(rt: Runtime, osc_port: int) -> Service:
+    from sonify.control.oscquery import OscQueryServer, SonifyTree
+    from sonify.scene.schema import available_scenes
+
+    perf = rt.performance
+
+    def params() -> dict[str, tuple[float, float, float]]:  # from the published state
+        values: dict[str, float] = rt.published.get("params", {})  # type: ignore[assignment]
+        return {name: (lo, hi, values.get(name, lo))
+                for name, (lo, hi) in perf.params_snapshot.items()}
+
+    def voices() -> dict[str, bool]:
+        muted = set(rt.published.get("muted", ()))  # type: ignore[call-overload]
+        return {v: v in muted for v in perf.voices_snapshot}
+
+    streaming = rt.config.osc.stream_features_hz > 0
+    tree = SonifyTree(state=rt.state, scenes=lambda: list(available_scenes()),
+                      params=params, voices=voices,
+                      features=(lambda: {k: v for k, v in perf.streamed.items()
+                                         if isinstance(v, float)}) if streaming else None,
+                      feature_prefix=rt.config.osc.prefix or "/", osc_port=osc_port)
+    c = rt.config.control
+    return OscQueryServer(tree, osc_port=osc_port, host=c.host, port=c.oscquery_port,
+                          allow=c.allow or None)
