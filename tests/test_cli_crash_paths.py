@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from sonify.cli import main
+from sonify.config import Config, load_config
 from sonify.install import doctor
+from sonify.install.doctor.base import _Context
 from tests.capture.huge import write_huge_png
 
 # Keep the runs off the machine's ports: no control server, no health page.
@@ -59,7 +61,7 @@ def config_check(path: Path) -> doctor.Check:
 
 
 def scene_check(scene: Path) -> doctor.Check:
-    ctx = doctor._Context(doctor.Config(), "test.toml")
+    ctx = _Context(Config(), "test.toml")
     ctx.config.scene.name = str(scene)
     return doctor._check_scene(ctx)
 
@@ -174,7 +176,7 @@ def test_a_huge_png_is_one_line_from_run_and_render_and_a_failure_in_doctor(
     line = one_error(capsys, "run", "--config", plain, "--source", str(png), "--duration", "1",
                      *QUIET)
     assert HUGE_WORDS in line
-    ctx = doctor._Context(doctor.Config(), "test.toml")
+    ctx = _Context(Config(), "test.toml")
     ctx.config.source.input = str(png)
     [source] = [c for c in doctor._check_source(ctx) if c.name == "source"]
     assert source.status == doctor.FAIL and HUGE_WORDS in source.detail
@@ -195,7 +197,7 @@ def test_an_osc_host_that_does_not_resolve_plays_on_and_doctor_warns(
                and "tried again in the background" in r.getMessage()
                and r.levelno == logging.WARNING for r in caplog.records)
     assert "sonify: stopped" in err
-    ctx = doctor._Context(doctor.Config(), "test.toml")
+    ctx = _Context(Config(), "test.toml")
     ctx.config.osc.targets = ["no-such-host.invalid:9000"]
     [check] = doctor._check_osc(ctx)
     assert check.status == doctor.WARN
@@ -226,8 +228,8 @@ def test_allow_any_runs_with_a_warning_naming_the_address_and_doctor_warns(
     text = warning.getMessage()
     assert "OSC control on UDP 0.0.0.0:47123" in text and "TCP 0.0.0.0:47124" in text
     assert "no password" in text
-    config = doctor.load_config(path)
-    check = doctor._check_exposure(doctor._Context(config, str(path)))
+    config = load_config(path)
+    check = doctor._check_exposure(_Context(config, str(path)))
     assert check.status == doctor.WARN and text in check.detail
     assert "OSCQuery" in check.detail and "binds where it does" in check.detail
     assert "[control] allow" in check.fix

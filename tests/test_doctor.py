@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sonify.cli import build_parser
 from sonify.install import doctor
 from tests.conftest import MidiDump, free_udp_port
 
@@ -27,8 +28,8 @@ def own_http_port(monkeypatch: pytest.MonkeyPatch) -> None:
     """The HTTP port has no config key yet: point its default at a free port, so a sonify
     running elsewhere on this machine does not decide these tests."""
     ports = tuple((name, proto, keys, free_tcp_port() if name == "http port" else default, hosts)
-                  for name, proto, keys, default, hosts in doctor.CONTROL_PORTS)
-    monkeypatch.setattr(doctor, "CONTROL_PORTS", ports)
+                  for name, proto, keys, default, hosts in doctor.network.CONTROL_PORTS)
+    monkeypatch.setattr(doctor.network, "CONTROL_PORTS", ports)
 
 
 def write_config(tmp_path: Path, text: str = "", *, source: str = "demo",
@@ -50,7 +51,7 @@ def run(path: Path | None, capsys: pytest.CaptureFixture[str]) -> tuple[int, lis
     parser = argparse.ArgumentParser()
     doctor.add_arguments(parser)
     args = parser.parse_args([*(["--config", str(path)] if path else []), "--json"])
-    status = doctor.main(args)
+    status = doctor.run(args)
     checks = json.loads(capsys.readouterr().out)
     for c in checks:
         assert set(c) == {"name", "status", "detail", "fix"}
@@ -290,7 +291,7 @@ def test_low_disk_fails_a_recording_in_use(tmp_path: Path, capsys: pytest.Captur
         usage = real(path)
         return type(usage)(usage.total, usage.total - (50 << 20), 50 << 20)
 
-    monkeypatch.setattr(doctor.shutil, "disk_usage", tiny)
+    monkeypatch.setattr(shutil, "disk_usage", tiny)
     config = write_config(tmp_path, midi_file=str(tmp_path / "rec" / "a.mid"))
     status, checks = run(config, capsys)
     rec = check(checks, "recording")
@@ -302,21 +303,18 @@ def test_low_disk_fails_a_recording_in_use(tmp_path: Path, capsys: pytest.Captur
 def test_unusable_numba_cache_dir_is_a_warning(capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/dev/null/numba")
-    [numba] = doctor._check_numba()
+    [numba] = doctor.system._check_numba()
     assert numba.status == "warn"
     assert "NUMBA_CACHE_DIR" in numba.fix
 
 
 def test_a_probe_that_does_not_answer_is_killed() -> None:
-    answer = doctor._run_probe("numba", {}, 0.01)
+    answer = doctor.probes._run_probe("numba", {}, 0.01)
     assert answer.get("timeout") is True and "no answer within" in answer["error"]
 
 
-def test_add_parser_wires_the_subcommand() -> None:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    doctor.add_parser(sub)
-    args = parser.parse_args(["doctor", "--json", "--config", "x.toml"])
+def test_the_cli_wires_the_subcommand() -> None:
+    args = build_parser().parse_args(["doctor", "--json", "--config", "x.toml"])
     assert (args.command, args.json, args.config) == ("doctor", True, "x.toml")
 
 
@@ -335,7 +333,7 @@ def test_each_camera_is_opened_and_reported(tmp_path: Path, capsys: pytest.Captu
                 "width": 1280, "height": 720, "frames": 31, "measured_fps": 29.9}
 
     monkeypatch.setattr(sonify.capture, "find_cameras", lambda: ["/dev/video0", "/dev/video2"])
-    monkeypatch.setattr(doctor, "_probe_source_in_child", probe)
+    monkeypatch.setattr(doctor.devices, "_probe_source_in_child", probe)
     status, checks = run(write_config(tmp_path, source="auto"), capsys)
     assert opened == ["/dev/video0", "/dev/video2"]  # one at a time, each once
     source = check(checks, "source")

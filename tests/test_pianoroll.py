@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -25,10 +24,8 @@ BLACK = (0, 0, 0)
 
 
 def run_cli(*argv: str) -> int:
-    """Run `sonify pianoroll ...` as the CLI would, without needing it registered in cli.py."""
-    parser = argparse.ArgumentParser(prog="sonify")
-    pianoroll.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["pianoroll", *argv])
+    """Run `sonify pianoroll ...` as the CLI would, reporting errors without ending the test."""
+    args = sonify.cli.build_parser().parse_args(["pianoroll", *argv])
     try:
         return pianoroll.run(args)
     except (CliError, SourceError) as exc:

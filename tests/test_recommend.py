@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -21,10 +20,8 @@ HEADER = "title,artist,valence,energy,tempo,tags\n"
 
 
 def run_cli(*argv: str) -> int:
-    """Run `sonify recommend ...` as the CLI would, without needing it registered in cli.py."""
-    parser = argparse.ArgumentParser(prog="sonify")
-    recommend.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["recommend", *argv])
+    """Run `sonify recommend ...` as the CLI would, reporting errors without ending the test."""
+    args = sonify.cli.build_parser().parse_args(["recommend", *argv])
     try:
         return recommend.run(args)
     except (CliError, SourceError) as exc:
@@ -194,7 +191,7 @@ def test_unreadable_picture_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.skipif("recommend" not in sonify.cli.COMMANDS,
-                    reason="recommend is not registered in engine/cli.py yet")
+                    reason="recommend is not registered in sonify.cli yet")
 def test_through_the_real_cli(pictures: tuple[str, str],
                               capsys: pytest.CaptureFixture[str]) -> None:
     assert sonify.cli.main(["recommend", pictures[0], "--json", "-n", "2"]) == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sonify.midi import ports
+from sonify.midi import watch as midi_watch
 from sonify.midi.ports import (
     RING_CHECK_BYTES,
     RING_LIMIT_BYTES,
@@ -85,7 +86,7 @@ def test_open_client_refuses_a_system_that_is_gone(monkeypatch: pytest.MonkeyPat
     watch.gone = True
     stale = FakePort(watch.generation - 1)
     watch.attach(stale)  # type: ignore[arg-type]
-    monkeypatch.setitem(ports._watches, "alsa", watch)
+    monkeypatch.setitem(midi_watch._watches, "alsa", watch)
     monkeypatch.setattr(ports, "_candidates", lambda api: ["alsa"])
     with pytest.raises(ports.MidiPortError, match="ALSA sequencer is gone"):
         ports.open_client(ports.rtmidi.MidiOut, "alsa", "sonify-test")

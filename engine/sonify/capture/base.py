@@ -10,19 +10,16 @@ from typing import Literal, Self
 
 import numpy as np
 
+from sonify.errors import SourceError
+
+__all__ = ["DEFAULT_HEARTBEAT_S", "Frame", "Source", "SourceError", "SourceState"]
+
 SourceState = Literal["ok", "lost", "reconnecting", "closed"]
 """How a source is doing: "ok" delivers; "lost" has lost its device and waits to retry;
 "reconnecting" is trying to reopen it; "closed" is not open. Only live sources leave "ok"."""
 
 DEFAULT_HEARTBEAT_S = 0.2
 """How often ``Source.frames()`` yields None when no frame comes."""
-
-
-class SourceError(Exception):
-    """A source cannot deliver: the message says which device or file, and why.
-
-    The CLI turns it into exit status 2.
-    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +29,18 @@ class Frame:
     ``index`` counts frames from 0 in delivery order; ``t`` is the capture time in seconds
     (``time.perf_counter()`` for live sources; ``index / fps`` on a source's own timeline when
     it is read faster than real time); ``image`` is H x W x 3 uint8 BGR, C-contiguous.
+
+    ``still`` is True when nothing in the picture moves and only a known view of it changes
+    from frame to frame (``TravelSource``: a window panning and zooming over a still picture).
+    The difference between two such frames is the eye travelling, not motion, so the analysis
+    reads no motion, no motion onset and no scene cut on them. Cameras, videos and image
+    sequences leave it False and keep their real motion.
     """
 
     index: int
     t: float
     image: np.ndarray
+    still: bool = False
 
 
 class Source(abc.ABC):

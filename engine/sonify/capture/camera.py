@@ -1,6 +1,10 @@
 """A live camera through OpenCV, watched so that a lost, hung or frozen device is noticed
 within two seconds and reopened by itself, without ever blocking the engine.
 
+Size (about 580 lines, over the 500 we aim for): one watched device. The reader thread and the
+source that restarts it share one state machine (ok, lost, reconnecting) whose transitions
+must be read together.
+
 OpenCV fails in three ways, and each is noticed differently:
 
 - *reads fail* (unplugged, USB error): ``read()`` returns False; when the capture also says it

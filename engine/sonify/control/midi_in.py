@@ -1,5 +1,9 @@
 """MIDI control input: knobs, program changes and keys of a MIDI controller as runtime commands.
 
+Size (about 800 lines, over the 500 we aim for): it is one class, ``MidiControl``, whose reader
+thread, port cycle (wait, connect, lose, reconnect) and MIDI learn share one lock and one
+state; splitting it would spread those invariants over modules.
+
 Like the OSC control server, this never touches runtime state: each message that means
 something becomes one typed command (``sonify.commands``, checked by its ``check``) handed to
 ``command(cmd)``, the runtime's one command queue. The lookups ``params()`` ({name: (lo, hi)}

@@ -1,5 +1,9 @@
 """OSC control input: a UDP server that turns OSC messages into runtime commands.
 
+Size (about 600 lines, over the 500 we aim for): one server. The datagram parsing and the
+serving thread share the counters and reject reasons; its rules (one queue, never touch
+runtime state) are easiest to check in one place.
+
 The server never touches runtime state. Each valid message becomes one typed command
 (``sonify.commands``: parsed by ``from_osc``, checked by ``check``) handed to ``command(cmd)``,
 the runtime's one command queue, which the music thread drains. Lookups (``known_scenes()``,

@@ -1,5 +1,8 @@
 """OSCQuery: the OSC control address space as a read-only HTTP JSON tree.
 
+Size (about 530 lines, just over the 500 we aim for): the tree and the HTTP server that serves
+it (the two sections below) are one small protocol, kept together.
+
 A VJ or show-control tool that speaks OSCQuery (Vidvox's proposal,
 https://github.com/Vidvox/OSCQueryProposal: VDMX, Chataigne, ossia score, TouchDesigner
 components, ...) asks this server what sonify understands, builds its own sliders and toggles from

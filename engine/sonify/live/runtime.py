@@ -154,6 +154,10 @@ class Runtime:
                                  {"capture": sv.capture_stall_s,
                                   "dispatch": sv.dispatch_stall_s})
         self.systemd = SystemdReport()
+        # listeners (the Python API): each analysed frame's features (capture thread), and
+        # each block's events (music thread); keep them quick
+        self.feature_listeners: list[Callable[[Features], None]] = []
+        self.event_listeners: list[Callable[[list[Event]], None]] = []
         self._published_at = -1e9
         self.published: dict[str, Any] = self.performance.snapshot()  # for other threads
         self.performance.state_fn = self.state  # what /sonify/status replies
@@ -237,6 +241,8 @@ class Runtime:
         self.metrics.frame(feats.analysis_ms / 1e3)
         if self.preview:
             self._preview_frame = (image, feats)
+        for listener in self.feature_listeners:
+            listener(feats)
 
     def _show_preview(self) -> None:
         """On the music (main) thread: GUI toolkits want their windows driven from one thread."""
@@ -420,6 +426,9 @@ class Runtime:
     def _after_step(self, now: float, events: list[Event], features: Features | None) -> None:
         """After each block, live or virtual: latency, preview, the outputs' upkeep, systemd,
         the status line and metrics, and the state published for other threads."""
+        if events:
+            for listener in self.event_listeners:
+                listener(events)
         if features is not None and features.index != self._last_features_index:
             self._last_features_index = features.index
             reacting = [e.t for e in events if isinstance(e, (ControlChange, PitchBend,

@@ -184,13 +184,8 @@ def _columns(text: str) -> int:
     return value
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``sonify pianoroll`` to the CLI's subcommands."""
-    p = subparsers.add_parser(
-        "pianoroll", help="write a MIDI file whose piano roll is the picture",
-        description="Lay IMAGE on a grid of pitches (rows) by time steps (columns) and write "
-        "every horizontal stroke as one note, so the piano roll in a DAW shows the picture.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``sonify pianoroll`` (its help is in ``sonify.cli.pianoroll``)."""
     p.add_argument("image", metavar="IMAGE", help="the picture (any format OpenCV reads)")
     p.add_argument("-o", "--output", metavar="OUT.mid", required=True,
                    help="the MIDI file to write (replaced atomically if it exists)")

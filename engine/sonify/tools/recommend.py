@@ -253,15 +253,8 @@ def _count(text: str) -> int:
     return value
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``sonify recommend`` to the CLI's subcommands."""
-    p = subparsers.add_parser(
-        "recommend", help="suggest tracks whose mood fits a picture",
-        description="Rank a catalogue of tracks by how well their valence, energy, tempo and "
-        "tags fit the picture's mood (valence, arousal) and colours (warmth, brightness, "
-        "chroma). Catalogue: a CSV with the columns title, artist, valence (0..1), energy "
-        "(0..1), tempo (BPM) and tags (separated by ';'); lines starting with '#' are comments.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``sonify recommend`` (its help is in ``sonify.cli.recommend``)."""
     p.add_argument("image", metavar="IMAGE", help="the picture (any format OpenCV reads)")
     p.add_argument("--catalog", metavar="FILE.csv",
                    help="the catalogue (default: the built-in one of public-domain works)")
