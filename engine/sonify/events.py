@@ -127,6 +127,34 @@ class Tempo:
     bpm: float
 
 
+MARKER_KINDS: tuple[str, ...] = ("key", "chord", "section", "phrase", "cadence", "motif")
+"""What a ``Marker`` may say (see ``Marker``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A label on the music's time line: the harmony's key, chord, section, phrase and cadence,
+    the melody's motif. ``text`` is space-separated ``key=value`` pairs whose values hold no
+    spaces (``root=D scale=major pcs=2,4,6,7,9,11,1``). MIDI files write it as a Marker meta
+    event (FF 06) ``sonify:<kind> <text>`` on the tempo track; render's JSON lists it; MIDI
+    ports, OSC and synths ignore it."""
+
+    t: float
+    kind: str
+    text: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in MARKER_KINDS:
+            raise ValueError(f"marker kind must be one of {', '.join(MARKER_KINDS)}, "
+                             f"got {self.kind!r}")
+        if "\n" in self.text or "\r" in self.text:
+            raise ValueError(f"marker text must be one line, got {self.text!r}")
+
+    def fields(self) -> dict[str, str]:
+        """``text`` as a dict (``"name=V7 root=9"`` -> ``{"name": "V7", "root": "9"}``)."""
+        return dict(part.split("=", 1) for part in self.text.split() if "=" in part)
+
+
 # MIDI system real-time and common messages (status bytes) that MidiSystem carries
 CLOCK = 0xF8  # timing clock: 24 per quarter note
 START = 0xFA  # play from song position 0; the next CLOCK is its first beat
@@ -157,5 +185,5 @@ class MidiSystem:
 
 MidiEvent = NoteOn | NoteOff | ControlChange | PitchBend | ProgramChange
 Event = (Note | NoteOn | NoteOff | ControlChange | PitchBend | ProgramChange | OscMessage
-         | Tempo | MidiSystem)
+         | Tempo | MidiSystem | Marker)
 MIDI_EVENTS = (NoteOn, NoteOff, ControlChange, PitchBend, ProgramChange)

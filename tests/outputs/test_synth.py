@@ -10,6 +10,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pyloudnorm
 import pytest
 
 from sonify.events import (
@@ -23,7 +24,7 @@ from sonify.events import (
     ProgramChange,
     Tempo,
 )
-from sonify.outputs import synth
+from sonify.outputs import drumkit, mastering, synth, synthscore
 from sonify.outputs.synth import WavRenderer, WavWriteError, instrument_for, render_audio
 
 SR = 44100
@@ -154,10 +155,10 @@ def test_no_sample_reaches_full_scale_even_in_a_dense_loud_piece(tmp_path: Path)
     assert peak <= round(10 ** (-1 / 20) * FULL_SCALE) + 1  # capped at -1 dBFS
 
 
-def test_a_piece_with_notes_sits_near_minus_18_dbfs(tmp_path: Path) -> None:
+def test_a_piece_with_notes_sits_at_the_default_minus_20_lufs(tmp_path: Path) -> None:
     _, frames = read_wav(render_file(tmp_path, busy_piece(8.0), 8.0))
-    level_dbfs = 20 * np.log10(rms(frames / FULL_SCALE))
-    assert -22.0 < level_dbfs < -16.0
+    lufs = pyloudnorm.Meter(SR).integrated_loudness(frames / FULL_SCALE)
+    assert lufs == pytest.approx(-20.0, abs=0.3)
 
 
 def test_a_single_quiet_note_is_not_silent() -> None:
@@ -253,9 +254,9 @@ def test_a_note_off_releases_the_note_it_ends() -> None:
     events: list[Event] = [ProgramChange(0.0, 1, 33),
                            NoteOn(0.0, 1, 45, 100, "bass", 1), NoteOn(0.5, 1, 45, 100, "bass", 2),
                            NoteOff(1.0, 1, 45, "bass", 2), NoteOff(3.0, 1, 45, "bass", 1)]
-    notes = synth._score(events, 4.0)
+    notes = synthscore.score(events, 4.0)
     assert [(n.note_id, n.off_s) for n in notes] == [(1, 3.0), (2, 1.0)]
-    all_off = synth._score([NoteOn(0.0, 3, 60, 90), ControlChange(0.2, 3, 123, 0)], 4.0)
+    all_off = synthscore.score([NoteOn(0.0, 3, 60, 90), ControlChange(0.2, 3, 123, 0)], 4.0)
     assert all_off[0].off_s == 0.2
 
 
@@ -279,12 +280,13 @@ def test_a_very_long_note_is_made_in_pieces_with_the_same_samples(
 
 
 def test_drums_play_by_gm_pitch_and_noise_is_seeded() -> None:
-    kick, hat = synth._drum(36, 0, SR), synth._drum(42, 0, SR)
+    kick, hat = drumkit.drum_hit(36, 0, SR), drumkit.drum_hit(42, 0, SR)
     assert peak_frequency(kick[:int(0.3 * SR)]) < 120.0  # low thump
     assert peak_frequency(hat) > 3000.0  # bright hiss
-    assert len(hat) < len(kick) < len(synth._drum(49, 0, SR))  # hat short, crash long
-    synth._drum.cache_clear()
-    assert np.array_equal(synth._drum(38, 1, SR), synth._drum(38, 1, SR))
+    assert len(hat) < len(kick) < len(drumkit.drum_hit(49, 0, SR))  # hat short, crash long
+    first = drumkit.drum_hit(38, 1, SR).copy()
+    drumkit.drum_hit.cache_clear()
+    assert np.array_equal(drumkit.drum_hit(38, 1, SR), first)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ def test_a_failure_while_writing_keeps_the_old_file_and_leaves_no_temp_file(
     def broken(left: np.ndarray, right: np.ndarray) -> bytes:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(synth, "_pcm16", broken)
+    monkeypatch.setattr(mastering, "_pcm16", broken)
     out = WavRenderer(path, start_s=0.0, duration_s=1.0)
     out.send(NoteOn(0.0, 0, 60, 100, "melody"))
     with pytest.raises(WavWriteError, match="No space left on device"):

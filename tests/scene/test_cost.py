@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sonify.scene.schema import (
-    MAX_NOTES_PER_S,
-    MAX_VOICES,
-    SceneError,
-    available_scenes,
-    load_scene,
-    parse_scene,
-    peak_notes_per_s,
-)
+from sonify.scene.cost import MAX_NOTES_PER_S, MAX_VOICES, peak_notes_per_s
+from sonify.scene.schema import SceneError, available_scenes, load_scene, parse_scene
 
 
 def voices(n: int, rhythm: str = "", kind: str = "notes") -> str:

@@ -7,6 +7,11 @@ most salient regions one after another (dwelling on each, gliding between them),
 *ending* that draws back out to the whole picture. The music follows what the window passes
 over. The path is deterministic for a picture, a duration and a seed, and ``keyframes`` /
 ``window_at`` expose it so the render can draw it.
+
+The travelling eye is not motion: every frame is marked ``still`` (see ``Frame``), so the
+analysis reads no motion, motion onset or scene cut from the pan and zoom. On a still picture a
+motion-driven tempo stays put and a cut trigger never fires; what the window passes over still
+moves the colour, light, edge and texture features.
 """
 
 from __future__ import annotations
@@ -144,4 +149,5 @@ class TravelSource(Source):
         n = int(math.ceil(self.duration_s * self.fps))
         for i in range(n):
             t = i / self.fps
-            yield Frame(i, t, crop(self.image, window_at(self.keyframes, t), self.width))
+            yield Frame(i, t, crop(self.image, window_at(self.keyframes, t), self.width),
+                        still=True)

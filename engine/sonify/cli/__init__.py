@@ -31,7 +31,7 @@ __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "SUBCOMMANDS", "CliError", "build_parse
 EXIT_BAD_INPUT = 2
 
 SUBCOMMANDS = ("features", "run", "render", "pianoroll", "recommend", "doctor", "recover",
-               "panic", "ports", "bench")
+               "panic", "ports", "bench", "judge", "survey")
 """The modules of ``sonify.cli`` that are subcommands (each named as its subcommand)."""
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -1,4 +1,9 @@
-"""Frames in, Features out: downscale, the fused kernel, smoothing, onsets and mood."""
+"""Frames in, Features out: downscale, the fused kernel, smoothing, onsets and mood.
+
+Motion and scene cuts come from what moves in the picture: a frame marked ``still`` (a window
+travelling over a still picture, see ``capture/travel.py``) reads motion 0 (centroid 0.5, 0.5)
+and scene_cut 0, so their onsets never fire on it. The pan and zoom are known, not seen.
+"""
 
 from __future__ import annotations
 
@@ -128,7 +133,8 @@ class Analyzer:
             self._luma = [np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)]
         out = self._luma[self._flip]
         self._flip ^= 1
-        stats, lum = kernels.frame_stats(small, self._prev, out)
+        # A still journey's frames differ only by the travelling eye: no motion against them.
+        stats, lum = kernels.frame_stats(small, None if frame.still else self._prev, out)
         self._prev = lum
         return self._finish(frame, stats, (w, h), started)
 
@@ -137,8 +143,8 @@ class Analyzer:
         t = frame.t
         raw = {name: float(stats[name]) for name in KERNEL_SCALARS}
         hists = (stats["luma_hist"], stats["hue_mass"])
-        if self._prev_hists is None:
-            raw["scene_cut"] = 0.0
+        if self._prev_hists is None or frame.still:
+            raw["scene_cut"] = 0.0  # the first picture, or the eye moving over a still one
         else:
             d_luma = 0.5 * float(np.abs(hists[0] - self._prev_hists[0]).sum())
             d_chroma = 0.5 * float(np.abs(hists[1] - self._prev_hists[1]).sum())
@@ -158,12 +164,10 @@ class Analyzer:
         values = {}
         for name in (*KERNEL_SCALARS, "scene_cut", *ONSET_NAMES):
             values[name] = self._smooth[name].update(raw[name], t)
-        raw["valence"], raw["arousal"] = mood.valence_arousal(
-            raw["brightness"], raw["chroma"], raw["motion"], raw["contrast"])
-        valence, arousal = mood.valence_arousal(
-            values["brightness"], values["chroma"], values["motion"], values["contrast"])
-        values["valence"] = self._smooth["valence"].update(valence, t)
-        values["arousal"] = self._smooth["arousal"].update(arousal, t)
+        # the mood of this frame, smoothed by valence's and arousal's own time constants
+        raw["valence"], raw["arousal"] = mood.valence_arousal(raw, stats["hue_hist"])
+        values["valence"] = self._smooth["valence"].update(raw["valence"], t)
+        values["arousal"] = self._smooth["arousal"].update(raw["arousal"], t)
         arrays = {name: stats[name] for name in ARRAY_NAMES}
         label = mood.label(values["valence"], values["arousal"])
         elapsed_ms = (time.perf_counter() - started) * 1e3

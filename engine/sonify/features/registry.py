@@ -88,10 +88,12 @@ SCALARS: tuple[FeatureSpec, ...] = (
                 "picture settles), else 0"),
     FeatureSpec("stars_onset", "1 on the frame new bright points appear (the count jumps "
                 "above its recent level), else 0"),
-    FeatureSpec("valence", "pleasure of the picture's colours (Valdez & Mehrabian 1994): "
-                "0 unpleasant, 1 pleasant", tau_s=1.5),
-    FeatureSpec("arousal", "energy of the picture (Valdez & Mehrabian 1994, plus motion and "
-                "contrast): 0 calm, 1 exciting", tau_s=1.0),
+    FeatureSpec("valence", "how happy the picture looks (light, colourful, yellow; Valdez & "
+                "Mehrabian 1994, Palmer et al. 2013): 0 sad (dark, gray, dark blue), 1 happy "
+                "(bright yellow); calibrated on photographs, see mood.py", tau_s=1.5),
+    FeatureSpec("arousal", "energy of the picture (colour strength, yellow-red, detail, "
+                "contrast, motion; Lindborg & Friberg 2015): 0 calm (plain gray), 1 exciting",
+                tau_s=1.0),
 )
 
 ARRAYS: tuple[FeatureSpec, ...] = (

@@ -304,3 +304,102 @@ def fold_into(pitch: int, low: int, high: int) -> int:
     if pitch < low:  # the register is narrower than an octave: no octave of the pc fits
         pitch = low
     return max(0, min(127, pitch))
+
+
+# -- colour, pentatonic chords, modes -------------------------------------------------------------
+
+CHORD_COLOURS: tuple[str, ...] = ("triads", "sevenths", "ninths")
+"""How rich a scene's chords are: plain triads, with their (diatonic) sevenths, or also with a
+major ninth where the scale has one (a minor ninth is never added: it is a semitone clash)."""
+
+PARALLEL_SCALE: dict[str, str] = {
+    "major": "minor", "minor": "major", "lydian": "dorian", "dorian": "mixolydian",
+    "mixolydian": "dorian", "phrygian": "major", "harmonic_minor": "major",
+    "melodic_minor": "major", "major_pentatonic": "minor_pentatonic",
+    "minor_pentatonic": "major_pentatonic",
+}
+"""The mode a contrasting section turns to on the same root (major <-> minor, brightest
+neighbours otherwise); scales not listed keep their mode."""
+
+
+def is_pentatonic(scale: str) -> bool:
+    return len(scale_intervals(scale)) == 5
+
+
+def _has_extension(numeral: str) -> bool:
+    m = _NUMERAL_RE.match(numeral)
+    return m is not None and (m.group("ext") is not None or m.group("quality") == "ø")
+
+
+def coloured_chord(numeral: str, root: int | str, scale: str, colour: str = "triads") -> Chord:
+    """``chord(numeral, root, scale)`` with the scene's colour: ``"sevenths"`` adds the seventh
+    (``chord(numeral + "7")``: diatonic, so V7 in major, ii7, Imaj7), ``"ninths"`` also a major
+    ninth when it is in the scale. A numeral that names its own extension keeps it. Pentatonic
+    scales get ``pentatonic_chord``."""
+    if colour not in CHORD_COLOURS:
+        raise TheoryError(f"unknown chord colour {colour!r}: one of {', '.join(CHORD_COLOURS)}")
+    if is_pentatonic(SCALE_ALIASES.get(scale, scale)):
+        return pentatonic_chord(numeral, root, scale, colour)
+    base = chord(numeral, root, scale)
+    if colour == "triads" or _has_extension(numeral):
+        return base
+    tones = list(chord(numeral + "7", root, scale).tones)
+    name = numeral + "7"
+    if colour == "ninths":
+        ninth = (base.root + 2) % 12
+        key = parse_pitch_class(root)
+        if ninth in scale_pcs(key, scale) and ninth not in tones:
+            tones.append(ninth)
+            name = numeral + "9"
+    return Chord(name, base.root, tuple(tones))
+
+
+def pentatonic_chord(numeral: str, root: int | str, scale: str, colour: str = "triads") -> Chord:
+    """A chord of a five-note scale from its own notes only, so nothing clashes (a pentatonic
+    has no semitones). The numeral's root (read in ``CHORD_PARENT``'s seven-note scale) is kept
+    when it is in the pentatonic, else replaced by the pentatonic note a third below (IV -> ii,
+    vii -> V in major pentatonic): the chord that shares most of its notes. On that root: the
+    third if the pentatonic has one, else the second (sus2), else the fourth (sus4); the fifth
+    if it has one, else the next note up; then the major ninth when the pentatonic has it
+    (add9: the open, bell-like pad), and with ``"sevenths"``/``"ninths"`` the minor seventh if
+    it is there too. The name says what it is: ``Iadd9``, ``iisus2``."""
+    key = parse_pitch_class(root)
+    pcs = scale_pcs(key, scale)
+    parent = chord(numeral, key, scale)
+    r = parent.root
+    if r not in pcs:
+        r = next((c for c in ((r - 3) % 12, (r - 4) % 12, (r + 3) % 12, (r + 4) % 12)
+                  if c in pcs), pcs[0])
+    has = set(pcs)
+
+    def first(*intervals: int) -> int | None:
+        return next((i for i in intervals if (r + i) % 12 in has), None)
+
+    third = first(4, 3)
+    middle = third if third is not None else first(2, 5)
+    fifth = first(7, 8, 6, 9)
+    rel = [0]
+    for i in (middle, fifth):
+        if i is not None and i not in rel:
+            rel.append(i)
+    suffix = "" if third is not None else "sus2" if middle == 2 else "sus4"
+    if 2 not in rel and (r + 2) % 12 in has:
+        rel.append(14)
+        suffix = suffix or "add9"
+    if colour != "triads" and (r + 10) % 12 in has:
+        rel.append(10)
+        suffix += "7"
+    parent_steps = scale_intervals(CHORD_PARENT.get(scale, scale))
+    offset = (r - key) % 12
+    idx = parent_steps.index(offset) if offset in parent_steps else 0
+    roman = ("I", "II", "III", "IV", "V", "VI", "VII")[idx]
+    if third == 3 or (third is None and idx in (1, 2, 5)):
+        roman = roman.lower()
+    tones = tuple(dict.fromkeys((r + i) % 12 for i in rel))
+    return Chord(roman + suffix, r, tones)
+
+
+def parallel_scale(scale: str) -> str:
+    """The mode a contrasting section plays in (``PARALLEL_SCALE``)."""
+    name = SCALE_ALIASES.get(scale, scale)
+    return PARALLEL_SCALE.get(name, name)

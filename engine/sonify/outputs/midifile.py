@@ -1,7 +1,8 @@
 """Record everything sent into a type-1 Standard MIDI File, streamed to disk as it plays.
 
 The file (``smf.py``): track 0 holds the tempo map (``set_tempo`` from Tempo events, 120 BPM
-until the first, and 4/4); then one track per voice, in order of first appearance, named after
+until the first, and 4/4) and the markers (Marker events as FF 06 ``sonify:<kind> <text>``);
+then one track per voice, in order of first appearance, named after
 the voice (``""`` -> ``"sonify"``). Times come from the events' own ``t`` (engine clock), not
 from when they arrived, so a file recorded live and one rendered offline agree; seconds become
 ticks through the tempo map as the file itself will be read back, so every event lands within
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sonify.events import MIDI_EVENTS, Event, NoteOff, NoteOn, Tempo
+from sonify.events import MIDI_EVENTS, Event, Marker, NoteOff, NoteOn, Tempo
 from sonify.outputs.base import Output
 from sonify.outputs.smf import (
     DEFAULT_BPM,
@@ -114,7 +115,7 @@ def next_split(wall_s: float, split: str) -> float | None:
 
 
 class MidiFileRecorder(Output):
-    """Records MIDI and Tempo events into ``path`` (see the module doc).
+    """Records MIDI, Tempo and Marker events into ``path`` (see the module doc).
 
     ``start_s`` is the engine-clock time of tick 0 (default: the first event's time).
     The file ends at ``close(end_s=...)`` (engine clock) if given, else at ``start +
@@ -169,7 +170,7 @@ class MidiFileRecorder(Output):
     # -- the Output side (the dispatch thread) ----------------------------------------------
 
     def wants(self, event: Event) -> bool:
-        return isinstance(event, (*MIDI_EVENTS, Tempo))
+        return isinstance(event, (*MIDI_EVENTS, Tempo, Marker))
 
     def _send(self, event: Event) -> None:
         if self.start_s is None:

@@ -2,8 +2,9 @@
 
 ``MidiEncoder`` turns Events into the bytes of the MTrk chunks they belong in, one event at a
 time: track 0 holds the tempo map (``set_tempo`` from Tempo events, ``default_bpm`` until the
-first, and 4/4); then one track per voice, in order of first appearance, named after the voice
-(``""`` -> ``"sonify"``). Seconds become ticks through the tempo map built so far, as the file
+first, and 4/4) and the Marker events (FF 06 ``sonify:<kind> <text>``: key, chord, section...);
+then one track per voice, in order of first appearance, named after the voice (``""`` ->
+``"sonify"``). Seconds become ticks through the tempo map built so far, as the file
 itself will be read back (tempo quantised to whole microseconds per beat, tempo changes at whole
 ticks), so every event lands within half a tick of its time. A note-off goes to the track of the
 note it ends (the scheduler's panic note-offs carry no voice); a note still held at the end is
@@ -35,6 +36,7 @@ import mido
 from sonify.events import (
     ControlChange,
     Event,
+    Marker,
     NoteOff,
     NoteOn,
     PitchBend,
@@ -70,6 +72,11 @@ def meta(kind: int, data: bytes) -> bytes:
 
 def track_name(name: str) -> bytes:
     return meta(0x03, name.encode("latin-1", "replace"))  # mido's charset for text metas
+
+
+def marker(kind: str, text: str) -> bytes:
+    """A Marker meta event (FF 06) ``sonify:<kind> <text>`` (latin-1, as mido reads it)."""
+    return meta(0x06, f"sonify:{kind} {text}".rstrip().encode("latin-1", "replace"))
 
 
 def set_tempo(tempo_us: int) -> bytes:
@@ -174,7 +181,7 @@ class MidiEncoder:
         self.state: dict[tuple[int, int, int], tuple[str, bytes]] = {}  # (status, ch, num)
 
     def add(self, ev: Event) -> None:
-        """Encode one event (anything but MIDI and Tempo events is ignored)."""
+        """Encode one event (anything but MIDI, Tempo and Marker events is ignored)."""
         s = ev.t - self.origin_s
         if s < 0.0:
             s = 0.0
@@ -182,6 +189,14 @@ class MidiEncoder:
             us = mido.bpm2tempo(ev.bpm)
             if us != self.tempo_map.tempo_us:
                 self._tempo(max(s, self.horizon_s), us)
+            return
+        if isinstance(ev, Marker):  # on the tempo track, after a tempo change at its tick
+            if s > self.horizon_s:
+                self.horizon_s = s
+            tick = self.tempo_map.ticks(s)
+            if self._tempo_pending is not None and self._tempo_pending[0] <= tick:
+                self.settle()
+            self._put(self.tracks[0], tick, marker(ev.kind, ev.text))
             return
         if isinstance(ev, NoteOn):
             voice = ev.voice or DEFAULT_VOICE_TRACK

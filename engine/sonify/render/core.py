@@ -32,12 +32,13 @@ import numpy as np
 from sonify.capture import SourceError, open_source
 from sonify.capture.base import Frame, Source
 from sonify.capture.convert import is_image_path, read_image
-from sonify.capture.travel import Keyframe, TravelSource, window_at
+from sonify.capture.travel import Keyframe, TravelSource
 from sonify.commands import TEMPO_RANGE_BPM
 from sonify.config import Config
 from sonify.events import (
     ControlChange,
     Event,
+    Marker,
     NoteOff,
     NoteOn,
     OscMessage,
@@ -48,6 +49,7 @@ from sonify.features.analyzer import Analyzer, Features
 from sonify.outputs.base import Output
 from sonify.outputs.recording import RecordingOutput
 from sonify.performance import Form, Performance, Script, play
+from sonify.render.score import CURVES, draw_piece
 from sonify.scene import load_scene
 from sonify.timing.clock import ManualTime
 from sonify.timing.scheduler import Scheduler
@@ -57,9 +59,6 @@ OUTPUT_KINDS = {".mid": "midi", ".midi": "midi", ".wav": "wav", ".png": "png", "
 IMAGE_DEFAULT_S = 60.0
 TRAVEL_FPS = 15.0
 BLOCK_S = 0.01
-CURVES = (("brightness", (255, 255, 255)), ("warmth", (60, 140, 255)),
-          ("chroma", (200, 80, 255)), ("motion", (80, 220, 80)),
-          ("valence", (255, 200, 60)), ("arousal", (60, 60, 240)))
 
 
 class RenderError(Exception):
@@ -76,6 +75,7 @@ class RenderResult:
     notes: list[dict] = field(default_factory=list)
     controls: list[dict] = field(default_factory=list)
     osc: list[dict] = field(default_factory=list)
+    markers: list[dict] = field(default_factory=list)  # key, chord, section... (events.Marker)
     timeline: list[tuple[float, dict[str, float], str]] = field(default_factory=list)
     sections: list[float] = field(default_factory=list)  # section start times
     events: list[Event] = field(default_factory=list)  # every event sent, in order
@@ -159,16 +159,18 @@ def open_input(spec: str, duration_s: float | None, seed: int
     return open_source(spec, realtime=False, loop=False, seed=seed), count / source.fps, None, False
 
 
-def _make_outputs(files: list[tuple[Path, str]], duration_s: float
+def _make_outputs(files: list[tuple[Path, str]], duration_s: float, loudness_lufs: float
                   ) -> tuple[list[Output], RecordingOutput]:
-    """The WAV renderers and the recording every other file is made from (the .mid too:
-    a render's events are in memory anyway, so nothing is spooled beside the target)."""
+    """The WAV renderers (at the scene's loudness) and the recording every other file is made
+    from (the .mid too: a render's events are in memory anyway, so nothing is spooled beside
+    the target)."""
     outputs: list[Output] = []
     for path, kind in files:
         if kind == "wav":
             from sonify.outputs.synth import WavRenderer
 
-            outputs.append(WavRenderer(path, start_s=0.0, duration_s=duration_s))
+            outputs.append(WavRenderer(path, start_s=0.0, duration_s=duration_s,
+                                       loudness_lufs=loudness_lufs))
     recording = RecordingOutput()
     outputs.append(recording)
     return outputs, recording
@@ -189,7 +191,7 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
         raise RenderError(f"--duration must be more than 0 and at most 3600 s, got {duration_s:g}")
     scene_obj = load_scene(scene)
     source, duration, still, is_still = open_input(spec, duration_s, seed)
-    outputs, recording = _make_outputs(files, duration)
+    outputs, recording = _make_outputs(files, duration, scene_obj.render.loudness_lufs)
     clock = ManualTime(0.0)
     scheduler = Scheduler(outputs, clock)
     form = Form(duration_s=duration, arc=is_still, sections_at_cuts=not is_still)
@@ -259,6 +261,8 @@ def _collect(result: RenderResult, recording: RecordingOutput) -> None:
         elif isinstance(ev, OscMessage):
             result.osc.append({"t": round(ev.t, 6), "address": ev.address,
                                "args": list(ev.args)})
+        elif isinstance(ev, Marker):
+            result.markers.append({"t": round(ev.t, 6), "kind": ev.kind, "text": ev.text})
     result.notes.sort(key=lambda n: (n["t"], n["channel"], n["pitch"]))
 
 
@@ -272,6 +276,7 @@ def to_json(result: RenderResult) -> dict:
         "path": [{"t": round(k.t, 3), "cx": round(k.cx, 4), "cy": round(k.cy, 4),
                   "size": round(k.size, 4)} for k in result.path],
         "notes": result.notes, "controls": result.controls, "osc": result.osc,
+        "markers": result.markers,
     }
 
 
@@ -316,95 +321,6 @@ def _write_error(exc: OSError) -> str:
     if exc.filename is not None:
         return f"cannot write {exc.filename}: {exc.strerror or exc}"
     return str(exc) if str(exc).startswith("cannot") else f"cannot write the output: {exc}"
-
-
-# -- the picture of the piece -----------------------------------------------------------------
-
-def _voice_colour(i: int) -> tuple[int, int, int]:
-    hue = (i * 47) % 180
-    hsv = np.array([[[hue, 170, 255]]], np.uint8)
-    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
-    return int(b), int(g), int(r)
-
-
-def draw_piece(result: RenderResult, width: int = 1600) -> np.ndarray:
-    """Thumbnail with the travel path, feature curves over time, and the piano roll."""
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    margin = 60
-    plot_w = width - 2 * margin
-    thumb_h = 300
-    curves_h = 220  # the feature curves; their legend sits just above
-    roll_h = 360
-    height = 40 + thumb_h + 40 + curves_h + 30 + roll_h + 50
-    img = np.full((height, width, 3), 24, np.uint8)
-    dur = max(result.duration_s, 1e-6)
-
-    def x_of(t: float) -> int:
-        return margin + int(plot_w * min(max(t / dur, 0.0), 1.0))
-
-    title = (f"{Path(result.input).name}  |  scene {result.scene}  |  {result.duration_s:.1f} s"
-             f"  |  {len(result.notes)} notes  |  seed {result.seed}")
-    cv2.putText(img, title, (margin, 28), font, 0.7, (230, 230, 230), 1, cv2.LINE_AA)
-    # thumbnail and path
-    y0 = 40
-    if result.thumbnail is not None:
-        th = result.thumbnail
-        scale = thumb_h / th.shape[0]
-        tw = min(int(th.shape[1] * scale), width // 2)
-        thumb = cv2.resize(th, (tw, thumb_h), interpolation=cv2.INTER_AREA)
-        img[y0:y0 + thumb_h, margin:margin + tw] = thumb
-        if result.path:
-            pts = []
-            steps = 200
-            for k in range(steps + 1):
-                w = window_at(result.path, dur * k / steps)
-                pts.append((margin + int(w.cx * tw), y0 + int(w.cy * thumb_h)))
-            cv2.polylines(img, [np.array(pts, np.int32)], False, (0, 255, 255), 2, cv2.LINE_AA)
-            for key in result.path:
-                hw, hh = key.size * tw / 2, key.size * thumb_h / 2
-                cx, cy = margin + key.cx * tw, y0 + key.cy * thumb_h
-                cv2.rectangle(img, (int(cx - hw), int(cy - hh)), (int(cx + hw), int(cy + hh)),
-                              (0, 200, 255), 1, cv2.LINE_AA)
-            cv2.circle(img, pts[0], 6, (80, 255, 80), -1, cv2.LINE_AA)
-        tx = margin + tw + 30
-        spans = result.mood_spans()
-        cv2.putText(img, "mood over time", (tx, y0 + 24), font, 0.6, (220, 220, 220), 1,
-                    cv2.LINE_AA)
-        for i, (a, b, label) in enumerate(spans[:10]):
-            cv2.putText(img, f"{a:6.1f} - {b:6.1f} s  {label}", (tx, y0 + 54 + 24 * i), font,
-                        0.55, (200, 200, 200), 1, cv2.LINE_AA)
-    # feature curves
-    y1 = y0 + thumb_h + 40
-    cv2.rectangle(img, (margin, y1), (margin + plot_w, y1 + curves_h), (60, 60, 60), 1)
-    for s in result.sections[1:]:
-        cv2.line(img, (x_of(s), y1), (x_of(s), y1 + curves_h + 30 + roll_h), (90, 90, 160), 1)
-    for j, (name, colour) in enumerate(CURVES):
-        pts = [(x_of(t), y1 + curves_h - int(curves_h * min(max(v[name], 0.0), 1.0)))
-               for t, v, _ in result.timeline]
-        if len(pts) > 1:
-            cv2.polylines(img, [np.array(pts, np.int32)], False, colour, 1, cv2.LINE_AA)
-        cv2.putText(img, name, (margin + 130 * j, y1 - 8), font, 0.5, colour, 1, cv2.LINE_AA)
-    # piano roll
-    y2 = y1 + curves_h + 30
-    cv2.rectangle(img, (margin, y2), (margin + plot_w, y2 + roll_h), (60, 60, 60), 1)
-    if result.notes:
-        lo = min(n["pitch"] for n in result.notes) - 1
-        hi = max(n["pitch"] for n in result.notes) + 1
-        row = roll_h / max(1, hi - lo + 1)
-        voices = sorted({n["voice"] for n in result.notes})
-        colour_of = {v: _voice_colour(i) for i, v in enumerate(voices)}
-        for n in result.notes:
-            x_a, x_b = x_of(n["t"]), max(x_of(n["t"] + n["duration_s"]), x_of(n["t"]) + 1)
-            y_b = y2 + roll_h - int((n["pitch"] - lo) * row)
-            y_a = y_b - max(1, int(row))
-            cv2.rectangle(img, (x_a, y_a), (x_b, y_b), colour_of[n["voice"]], -1)
-        for i, v in enumerate(voices[:10]):
-            cv2.putText(img, v or "-", (margin + 10 + 150 * i, y2 + roll_h + 22), font, 0.5,
-                        colour_of[v], 1, cv2.LINE_AA)
-    for k in range(0, int(dur) + 1, max(1, int(dur // 10) or 1)):
-        cv2.putText(img, f"{k}s", (x_of(k) - 8, height - 8), font, 0.45, (150, 150, 150), 1,
-                    cv2.LINE_AA)
-    return img
 
 
 def summary(result: RenderResult) -> str:

@@ -7,18 +7,19 @@ format, and ``sonify.scene.mapping`` for the mapping primitives.
 
 Names are looked up in order in: ``$SONIFY_SCENES`` (one or more folders, ``os.pathsep``
 separated) and the shipped ``scenes/`` folder (``sonify.resources.shipped``).
+
+Size (about 590 lines, over the 500 we aim for): this module is the scene format's reference,
+every model of a scene file in the order the file reads, next to its loader; what a scene may
+cost is ``scene/cost.py`` and its error messages ``scene/messages.py``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 import tomllib
-import types
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,9 +31,11 @@ from pydantic import (
 )
 
 from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES, OnsetName
+from sonify.limits import LOUDNESS_DEFAULT_LUFS, LOUDNESS_RANGE_LUFS
 from sonify.music import rhythm as rh
 from sonify.music import theory
 from sonify.resources import shipped
+from sonify.scene.cost import check_cost
 from sonify.scene.mapping import (
     PARAM_PREFIX,
     FeatureName,
@@ -47,6 +50,7 @@ from sonify.scene.mapping import (
     UnitMapping,
     VelocityMapping,
 )
+from sonify.scene.messages import describe_errors
 from sonify.util import tomlfile
 
 SCENES_ENV = "SONIFY_SCENES"
@@ -98,6 +102,14 @@ def _numeral(v: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _root_name(v: str) -> str:
+    try:
+        theory.parse_pitch_class(int(v) if v.isdigit() else v)
+    except theory.TheoryError as exc:
+        raise ValueError(str(exc)) from None
+    return v
+
+
 def _drum(v: Any) -> Any:
     if isinstance(v, str):
         if v in GM_DRUMS:
@@ -113,6 +125,7 @@ Program = Annotated[int, Field(ge=1, le=128)]
 OscAddress = Annotated[str, AfterValidator(_osc_address)]
 StepPattern = Annotated[str, AfterValidator(_steps)]
 Numeral = Annotated[str, AfterValidator(_numeral)]
+RootName = Annotated[str, AfterValidator(_root_name)]
 DrumSound = Annotated[int, BeforeValidator(_drum), Field(ge=0, le=127)]
 Velocity = Annotated[int, Field(ge=1, le=127)]
 
@@ -131,6 +144,15 @@ class TempoSpec(SceneModel):
     step_bpm: Annotated[float, Field(ge=0.0, le=20.0)] = 0.5
 
 
+class RenderSpec(SceneModel):
+    """How the scene sounds offline: ``loudness_lufs`` is the integrated loudness (ITU-R BS.1770)
+    of the built-in WAV, so a calm scene renders quieter than an energetic one; true peaks
+    stay at or below -1 dBFS whatever the target."""
+
+    loudness_lufs: Annotated[float, Field(ge=LOUDNESS_RANGE_LUFS[0], le=LOUDNESS_RANGE_LUFS[1])
+                             ] = LOUDNESS_DEFAULT_LUFS
+
+
 class KeySpec(SceneModel):
     """``root``: a note name (C, F#, Bb) or a choice by feature; ``scale``: a scale name or a
     choice by feature (``sonify.music.theory.SCALES``). A new key takes effect at the next
@@ -138,16 +160,34 @@ class KeySpec(SceneModel):
 
     root: RootChoice = RootChoice.model_validate("C")
     scale: ScaleChoice = ScaleChoice.model_validate("major")
+    # a gray picture has no hue: below this chroma a root chosen by a feature is ``default``
+    # (else the first choice); see sonify.scene.harmony
+    default: RootName | None = None
+    gray_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.04
 
 
 class HarmonySpec(SceneModel):
     """Chord progressions as roman numerals, one per mood label (``default`` for the others);
-    a chord lasts ``bars_per_chord`` bars of ``beats_per_bar`` beats. The progression follows the
-    mood but switches only when the current one has played through."""
+    a chord lasts ``bars_per_chord`` bars of ``beats_per_bar`` beats. The plan around them
+    (``sonify.scene.harmony``): phrases of ``phrase_bars`` bars with a half cadence in the
+    middle and an authentic (or ``cadence = "plagal"``) one at the end; sections A B A' where
+    B plays ``contrast`` (in the parallel mode with ``contrast_mode = "parallel"``); chords as
+    triads, sevenths or ninths (``colour``), body chords in inversion with ``inversions``."""
 
     progressions: dict[str, list[Numeral]] = {"default": ["I"]}
     beats_per_bar: Annotated[int, Field(ge=1, le=16)] = 4
     bars_per_chord: Annotated[int, Field(ge=1, le=16)] = 1
+    # the plan (sonify.scene.harmony): phrases with cadences, sections A B A'
+    phrase_bars: Annotated[int, Field(ge=2, le=32)] = 8
+    section_phrases: Annotated[int, Field(ge=1, le=16)] = 2  # live: phrases per section
+    cadence: Literal["authentic", "plagal"] = "authentic"
+    contrast: list[Numeral] | None = None  # section B's loop (default: see harmony.py)
+    contrast_mode: Literal["same", "parallel"] = "same"
+    colour: Literal["triads", "sevenths", "ninths"] = "triads"
+    inversions: bool = False
+    # a piece of known length slows to (1 - ritardando) of its tempo through its ending; beat
+    # scenes end in tempo (0)
+    ritardando: Annotated[float, Field(ge=0.0, le=0.5)] = 0.2
 
     @model_validator(mode="after")
     def _check(self) -> HarmonySpec:
@@ -220,13 +260,36 @@ class VoiceBase(SceneModel):
         return self
 
 
+def _motif_flag(v: Any) -> Any:
+    if isinstance(v, bool):
+        return {} if v else None
+    return v
+
+
+class MotifSpec(SceneModel):
+    """A melody made of a motif read off the picture (``music/motif.py``) and developed in
+    phrases (``music/phrase.py``; ``scene/melody.py`` plays it): ``bars`` the motif's length,
+    ``min_notes`` its fewest notes (the voice's rhythm and density set how many more), ``span``
+    the scale steps from its lowest note to its highest, ``max_leap`` its largest step between
+    notes (in rungs of the voice's ladder: scale or chord), ``phrase_bars`` the phrase length
+    when the harmony does not set one. ``motif = true`` takes the defaults."""
+
+    bars: Literal[1, 2] = 2
+    min_notes: Annotated[int, Field(ge=1, le=32)] = 3
+    span: Annotated[int, Field(ge=1, le=12)] = 5
+    max_leap: Annotated[int, Field(ge=1, le=7)] = 4
+    phrase_bars: Annotated[int, Field(ge=1, le=32)] = 8
+
+
 class NotesVoice(VoiceBase):
     """A melodic line: ``pitch`` gives its centre (default: warmth -> register, so warm colours
-    play higher), and it wanders up to ``spread_steps`` scale steps around it."""
+    play higher), and it wanders up to ``spread_steps`` scale steps around it; with ``motif``,
+    it plays phrases built from a motif of the picture instead (``MotifSpec``)."""
 
     kind: Literal["notes"]
     pitch: PitchMapping = _m(PitchMapping, {"feature": "warmth", "out": [48, 84]})
     spread_steps: StepsMapping = _m(StepsMapping, 2)
+    motif: Annotated[MotifSpec | None, BeforeValidator(_motif_flag)] = None
 
 
 class ChordsVoice(VoiceBase):
@@ -431,81 +494,6 @@ def _param_refs(node: Any) -> set[str]:
     return found
 
 
-# -- what a scene may cost -----------------------------------------------------------------------
-
-# A scene is rendered on the music thread every block, so its cost is bounded at load: a
-# 200-voice scene once ran the engine at 4 fps with seconds of lateness. Rendering costs about
-# 10-30 us per note here (2 cores), so 1,000 notes a second is a few per cent of a core; it is
-# also more than a DIN MIDI cable carries (about 1,000 messages a second). The shipped scenes
-# peak at 1-50 notes a second by this estimate (``peak_notes_per_s``).
-MAX_VOICES = 32
-MAX_CONTROLS = 64
-MAX_TRIGGERS = 64
-MAX_NOTES_PER_S = 1000.0  # at the scene's fastest tempo, every step that may play playing
-MAX_CONTROL_RATE_HZ = 2000.0  # sum of the controls' and the stream's rate_hz
-CHORD_NOTES_MAX = 5  # the most notes a chord voice plays at once
-
-
-def _highest(m: Mapping) -> float:
-    """The largest value a mapping can give (its constant, its ``out`` range, else its bounds)."""
-    if m.value is not None:
-        return float(m.value)
-    if m.out is not None:
-        return float(max(m.out))
-    return float(m.BOUNDS[1])
-
-
-def _steps_per_beat(r: Rhythm) -> float:
-    """Notes per beat the rhythm may play at most (its hits per step times steps per beat)."""
-    if r.steps is not None:
-        share = sum(c in "xX" for c in r.steps) / max(1, len(r.steps))
-    else:
-        assert r.euclid is not None
-        share = min(1.0, _highest(r.euclid.pulses) / r.euclid.steps)
-    return share / r.step_beats
-
-
-def peak_notes_per_s(scene: Scene) -> float:
-    """An upper bound on the notes a second ``scene`` plays, at its fastest tempo."""
-    beats_per_s = _highest(scene.tempo.bpm) / 60.0
-    slot_beats = scene.harmony.beats_per_bar * scene.harmony.bars_per_chord
-    total = 0.0
-    for v in scene.voices:
-        if isinstance(v, DrumsVoice):
-            total += sum(_steps_per_beat(p.rhythm) for p in v.parts) * beats_per_s
-            continue
-        per_step = {"notes": 1, "chords": CHORD_NOTES_MAX}.get(v.kind, getattr(v, "max_notes",
-                                                                              1))
-        step_beats = {"notes": 1.0, "chords": slot_beats, "sparkle": 0.5, "scan": 0.5}[v.kind]
-        rhythm = v.rhythm or Rhythm(steps="x", step_beats=step_beats)
-        total += per_step * _steps_per_beat(rhythm) * beats_per_s
-    return total
-
-
-def check_cost(scene: Scene) -> None:
-    """ValueError naming what is over the limit, and the limit (see ``MAX_*`` above)."""
-    problems = []
-    if len(scene.voices) > MAX_VOICES:
-        problems.append(f"{len(scene.voices)} voices (at most {MAX_VOICES})")
-    if len(scene.controls) > MAX_CONTROLS:
-        problems.append(f"{len(scene.controls)} controls (at most {MAX_CONTROLS})")
-    if len(scene.triggers) > MAX_TRIGGERS:
-        problems.append(f"{len(scene.triggers)} triggers (at most {MAX_TRIGGERS})")
-    rate = sum(c.rate_hz for c in scene.controls) + (scene.stream.rate_hz if scene.stream else 0)
-    if rate > MAX_CONTROL_RATE_HZ:
-        problems.append(f"controls sent {rate:g} times a second in all (at most "
-                        f"{MAX_CONTROL_RATE_HZ:g}: lower their rate_hz)")
-    if not problems:  # the note rate only means something for a scene of sane size
-        notes = peak_notes_per_s(scene)
-        if notes > MAX_NOTES_PER_S:
-            problems.append(f"up to {notes:.0f} notes a second at its fastest tempo (at most "
-                            f"{MAX_NOTES_PER_S:g}: fewer voices, longer step_beats or sparser "
-                            f"rhythms)")
-    if problems:
-        raise ValueError("the scene costs more than the engine plays in real time: "
-                         + "; ".join(problems))
-
-
 # -- the scene ------------------------------------------------------------------------------------
 
 class Scene(SceneModel):
@@ -514,6 +502,7 @@ class Scene(SceneModel):
     tempo: TempoSpec = TempoSpec()
     key: KeySpec = KeySpec()
     harmony: HarmonySpec = HarmonySpec()
+    render: RenderSpec = RenderSpec()
     voices: list[Voice] = []
     controls: list[ControlSpec] = []
     triggers: list[TriggerSpec] = []
@@ -594,131 +583,9 @@ def parse_scene(text: str, source: str = "<scene>") -> Scene:
     try:
         return Scene.model_validate(data)
     except ValidationError as exc:
-        lines = describe_errors(exc, data)
+        lines = describe_errors(exc, data, Scene, VOICE_KINDS)
         n = len(lines)
         if n == 1:  # one error, one line (the CLI prints it as it is)
             raise SceneError(f"scene file {source}: {lines[0].strip()}") from None
         head = f"scene file {source}: {n} errors:"
         raise SceneError("\n  ".join([head, *lines])) from None
-
-
-# -- error messages -------------------------------------------------------------------------------
-
-def _unwrap(tp: Any) -> Any:
-    """Strip Annotated and Optional."""
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            members = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(members) == 1:
-                tp = members[0]
-            else:
-                return tp
-        else:
-            return tp
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
-def _field_type(model: type[BaseModel], key: str) -> Any:
-    for name, info in model.model_fields.items():
-        if key in (name, info.alias):
-            return info.annotation
-    return None
-
-
-def _walk(loc: tuple[int | str, ...]) -> tuple[str, Any]:
-    """The display path of a pydantic ``loc`` (tags of tagged unions dropped) and the type there."""
-    tp: Any = Scene
-    text = ""
-    for comp in loc:
-        tp = _unwrap(tp)
-        origin = typing.get_origin(tp)
-        if origin in (Union, types.UnionType) and isinstance(comp, str):
-            members = {typing.get_args(_unwrap(m.model_fields["kind"].annotation))[0]: m
-                       for m in typing.get_args(tp)
-                       if _is_model(m) and "kind" in m.model_fields}
-            if comp in members:
-                tp = members[comp]
-                continue
-        if isinstance(comp, int):
-            text += f"[{comp}]"
-            args = typing.get_args(tp)
-            if origin is tuple and args:
-                tp = args[min(comp, len(args) - 1)]
-            elif origin is list and args:
-                tp = args[0]
-            else:
-                tp = None
-            continue
-        text += f".{comp}" if text else str(comp)
-        if _is_model(tp):
-            tp = _field_type(tp, comp)
-        elif origin is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            tp = None
-    return text, _unwrap(tp)
-
-
-def _allowed_keys(model: Any) -> str:
-    if not _is_model(model):
-        return ""
-    return ", ".join(info.alias or name for name, info in model.model_fields.items())
-
-
-def _quoted_list(expected: str) -> str:
-    return ", ".join(re.findall(r"'([^']*)'", expected)) or expected
-
-
-def _short(v: Any) -> str:
-    r = repr(v)
-    return r if len(r) <= 60 else r[:57] + "..."
-
-
-def _voice_hint(loc: tuple[int | str, ...], data: Any) -> str:
-    if len(loc) >= 2 and loc[0] in ("voices", "controls") and isinstance(loc[1], int):
-        try:
-            name = data[loc[0]][loc[1]].get("name")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return ""
-        if isinstance(name, str):
-            return f" ({loc[0][:-1]} {name!r})"
-    return ""
-
-
-def describe_errors(exc: ValidationError, data: Any) -> list[str]:
-    """One line per error: ``key.path: what is wrong; what is allowed``."""
-    lines = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        kind = err["type"]
-        ctx = err.get("ctx") or {}
-        where, _ = _walk(loc)
-        hint = _voice_hint(loc, data)
-        if kind == "extra_forbidden":
-            _, parent = _walk(loc[:-1])
-            allowed = _allowed_keys(parent)
-            msg = f"unknown key{'; allowed keys here: ' + allowed if allowed else ''}"
-        elif kind == "missing":
-            msg = "missing (required)"
-        elif kind == "literal_error":
-            msg = (f"must be one of {_quoted_list(str(ctx.get('expected', '')))} "
-                   f"(got {_short(err.get('input'))})")
-        elif kind == "union_tag_invalid":
-            where += ".kind" if where else "kind"
-            msg = (f"unknown kind {_short(ctx.get('tag'))}: one of "
-                   f"{_quoted_list(str(ctx.get('expected_tags', '')))}")
-        elif kind == "union_tag_not_found":
-            where += ".kind" if where else "kind"
-            msg = f"missing (required): one of {', '.join(VOICE_KINDS)}"
-        elif kind == "value_error":
-            msg = str(err["msg"]).removeprefix("Value error, ")
-        else:
-            msg = f"{err['msg'][0].lower()}{err['msg'][1:]} (got {_short(err.get('input'))})"
-        lines.append(f"{where or '(top level)'}{hint}: {msg}")
-    return lines

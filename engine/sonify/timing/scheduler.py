@@ -24,7 +24,7 @@ import itertools
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -297,16 +297,18 @@ class Scheduler:
             self._incoming.clear()
             self._heap.clear()
 
-    def cut(self, at_s: float) -> int:
+    def cut(self, at_s: float, voices: Collection[str] | None = None) -> int:
         """End the music at ``at_s`` (a quantised scene change): every pending event from
         ``at_s`` on is dropped, except note-offs, which move to ``at_s``, so each note sounding
-        then ends there with its own explicit note-off. Returns how many events were dropped."""
+        then ends there with its own explicit note-off. ``voices``: only the events of these
+        voices (a section's cut: triggers ring on). Returns how many events were dropped."""
         with self._lock:
             self._admit()
             kept: list[tuple[float, int, int, int, Event]] = []
             dropped = 0
             for due, prio, seq, i, ev in self._heap:
-                if ev.t < at_s:
+                if ev.t < at_s or (voices is not None
+                                   and getattr(ev, "voice", None) not in voices):
                     kept.append((due, prio, seq, i, ev))
                 elif isinstance(ev, NoteOff):
                     moved = dataclasses.replace(ev, t=at_s)
