@@ -350,8 +350,12 @@ class _DrumPart(Stepper):
 def _default_rhythm(spec: VoiceBase, bar_beats: float) -> Rhythm:
     if spec.rhythm is not None:
         return spec.rhythm
-    step_beats = {"notes": 1.0, "chords": bar_beats, "sparkle": 0.5, "scan": 0.5}.get(
-        getattr(spec, "kind", ""), 0.25)
+    kind = getattr(spec, "kind", "")
+    if kind == "chords" and spec.length_beats is None:
+        # a held chord looks every beat: struck when it changes, or at once when nothing
+        # sounds (the music started, or came back, after the bar began)
+        return Rhythm(steps="x", step_beats=1.0)
+    step_beats = {"notes": 1.0, "chords": bar_beats, "sparkle": 0.5, "scan": 0.5}.get(kind, 0.25)
     return Rhythm(steps="x", step_beats=step_beats)
 
 
