@@ -220,7 +220,10 @@ class _ChordsVoice(Stepper):
         key = w.key_at(beat)
         end_s = w.harmony.end_s()
         closing = key.final and end_s is not None and end_s > t_step
-        if (self.held or closing) and not key.change and t_step < self._sounding_until:
+        bar_beats = w.harmony.bar_beats
+        on_bar = abs(beat / bar_beats - round(beat / bar_beats)) < 1e-9
+        striking = key.change and on_bar  # the downbeat where the chord changes
+        if (self.held or closing) and not striking and t_step < self._sounding_until:
             return  # a held chord, or the final one: struck once, ringing to the end
         # (a chord not sounding, because the music started, was unmuted or came back from idle
         # after its bar began, is struck now and held to the end of the bar)
@@ -235,8 +238,7 @@ class _ChordsVoice(Stepper):
             assert end_s is not None
             duration_s = end_s - t_step
         elif self.held:
-            bar_beats = w.harmony.bar_beats
-            until = (beat + key.chord_bars * bar_beats if key.change
+            until = (beat + key.chord_bars * bar_beats if striking
                      else (math.floor(beat / bar_beats + 1e-9) + 1) * bar_beats)
             duration_s = self.HELD_SHARE * (w.tempo.time_at(until) - t_step)
         self._sounding_until = t_step + duration_s
