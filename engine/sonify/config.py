@@ -1,5 +1,8 @@
 """Runtime configuration: configs/*.toml validated once into typed settings, with named errors.
 
+Size (about 530 lines): one model per config section, in the order configs/default.toml reads,
+so the file is the settings' reference; each section is short and splitting would scatter it.
+
 Environment variables only pick devices (``SONIFY_MIDI_PORT``, as mido's
 ``MIDO_DEFAULT_OUTPUT`` does); everything else comes from the file and the command line.
 """
@@ -22,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES
+from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES, SOURCE_NAME
 from sonify.limits import TEMPO_RANGE_BPM
 from sonify.resources import shipped
 from sonify.util import tomlfile
@@ -43,6 +46,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ExtraSourceConfig(_Model):
+    """``[[source.extra]]``: one more source, read and analysed beside the main one; scenes
+    read its features as ``<name>:<feature>``. Size, rate and the camera watch follow
+    ``[source]`` unless given here."""
+
+    name: str
+    input: str
+    width: Annotated[int, Field(ge=16, le=7680)] | None = None
+    height: Annotated[int, Field(ge=16, le=4320)] | None = None
+    fps: Annotated[float, Field(gt=0, le=240)] | None = None
+    hold_s: Annotated[float, Field(ge=0.0, le=86400.0)] = 0.0
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not SOURCE_NAME.match(v) or v == "param":
+            raise ValueError(f"{v!r}: a source name is letters, digits and _ (not starting with a "
+                             f"digit, and not 'param'), e.g. \"cam1\"; scenes read "
+                             f"\"cam1:motion\"")
+        return v
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, v: str) -> str:
+        if not v.strip() or v.strip() == "auto":
+            raise ValueError("name the source itself (camera:1, /dev/video2, rtsp://..., a "
+                             "folder, demo:night ...): \"auto\" is for the main source only")
+        return v
+
+
 class SourceConfig(_Model):
     input: str = "auto"
     width: Annotated[int, Field(ge=16, le=7680)] = 1280
@@ -56,6 +89,18 @@ class SourceConfig(_Model):
     retry_max_s: Annotated[float, Field(gt=0.0, le=600.0)] = 5.0
     wait_for_camera: bool = False
     idle: str = "hold"
+    hold_s: Annotated[float, Field(ge=0.0, le=86400.0)] = 0.0
+    extra: list[ExtraSourceConfig] = []
+
+    @field_validator("extra")
+    @classmethod
+    def _unique(cls, v: list[ExtraSourceConfig]) -> list[ExtraSourceConfig]:
+        names = [x.name for x in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"two extra sources are named {', '.join(twice)}: give each its "
+                             f"own name")
+        return v
 
 
 class AnalysisConfig(_Model):
@@ -253,7 +298,12 @@ class OscConfig(_Model):
     targets: list[str] = []
     prefix: str = "/sonify"
     bundle_latency_s: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    notes: bool = True
+    note_offs: bool = False
+    note_velocity: Literal["float", "int"] = "float"
+    midi_as_osc: bool = False
     stream_features_hz: Annotated[float, Field(ge=0.0, le=200.0)] = 0.0
+    stream_changes_only: bool = False
 
     @field_validator("targets")
     @classmethod
@@ -288,6 +338,38 @@ class RecordConfig(_Model):
     def _split(cls, v: str) -> str:
         if v not in ("none", "hour", "day"):
             raise ValueError(f"must be one of 'none', 'hour', 'day', got {v!r}")
+        return v
+
+
+SYNTH_DRIVERS = ("auto", "jack", "pulseaudio", "pipewire", "alsa", "file")
+"""``[synth] driver`` (as ``sonify.outputs.fluid.DRIVERS``)."""
+
+
+class SynthConfig(_Model):
+    """``sonify run --synth``: FluidSynth (or the built-in synth) plays the music
+    (``sonify.outputs.fluid.open_synth``)."""
+
+    enabled: bool = False
+    soundfont: str = ""  # "" or "auto": the first General MIDI soundfont found
+    driver: str = "auto"
+    gain: Annotated[float, Field(gt=0.0, le=10.0)] = 0.5
+    wav_file: str = "sonify-synth.wav"
+
+    @field_validator("driver")
+    @classmethod
+    def _driver(cls, v: str) -> str:
+        if v not in SYNTH_DRIVERS:
+            raise ValueError(f"must be one of {', '.join(SYNTH_DRIVERS)}")
+        return v
+
+    @field_validator("wav_file")
+    @classmethod
+    def _wav(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("give a file name for the WAV (e.g. \"sonify-synth.wav\")")
+        if "%" in os.path.dirname(v):
+            raise ValueError("strftime fields (%Y, %m, %d ...) may be in the file name only, "
+                             "not in its folder")
         return v
 
 
@@ -377,6 +459,7 @@ class Config(_Model):
     midi: MidiConfig = MidiConfig()
     osc: OscConfig = OscConfig()
     record: RecordConfig = RecordConfig()
+    synth: SynthConfig = SynthConfig()
     status: StatusConfig = StatusConfig()
 
 

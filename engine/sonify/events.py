@@ -46,6 +46,7 @@ class NoteOn:
     velocity: int
     voice: str = ""
     note_id: int = 0  # the ledger's id, matching the NoteOff that ends this note
+    duration_s: float = 0.0  # the Note's length as scheduled (0: unknown), for OSC receivers
 
     def __post_init__(self) -> None:
         _check("channel", self.channel, 0, 15)

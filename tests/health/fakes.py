@@ -9,10 +9,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sonify.commands import Command, Freeze, Mute, SetScene, SetTempo
+from sonify.commands import Command, Freeze, Mute, SetMaster, SetParam, SetScene, SetTempo
 
 SCENES = ["calm", "storm", "night"]
 VOICES = ["bass", "lead"]
+PARAMS = {"density": (0.0, 1.0), "cutoff": (200.0, 8000.0), "space": (0.0, 1.0)}
+BEATS_PER_BAR = 4
 
 
 def jpeg(width: int = 64, height: int = 48) -> bytes:
@@ -24,8 +26,10 @@ def jpeg(width: int = 64, height: int = 48) -> bytes:
 
 
 class FakeEngine:
-    """Stands in for the Runtime: ``state()`` changes over time (frames, a feature), and the
-    command sink applies scene, mute and freeze as the runtime would, so the page shows them."""
+    """Stands in for the Runtime: ``state()`` changes over time (frames, a feature, the beat,
+    the notes played), and the command sink applies scene, mute, freeze, tempo, params and the
+    level as the runtime would, so the page shows them. With ``hold_switch`` a scene change
+    waits (``next_scene``, at the next bar) until ``land()``, as a quantised switch does."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -40,6 +44,13 @@ class FakeEngine:
         self.midi_problem: str | None = None
         self.thumb: bytes | None = jpeg()
         self.fail: set[str] = set()  # callbacks that raise
+        self.params = {"density": 0.5, "cutoff": 1000.0, "space": 0.2}
+        self.master = 1.0
+        self.learn = True  # MIDI control is on: learn buttons show
+        self.hold_switch = False
+        self.next_scene: str | None = None
+        self.next_bar: int | None = None
+        self.last_change: dict[str, Any] | None = None
 
     def _maybe_fail(self, what: str) -> None:
         if what in self.fail:
@@ -48,6 +59,7 @@ class FakeEngine:
     def state(self) -> dict[str, Any]:
         self._maybe_fail("state")
         elapsed = time.monotonic() - self.t0
+        beat = elapsed * self.tempo_bpm / 60.0
         with self._lock:
             return {
                 "scene": self.scene, "mood": "serene", "tempo_bpm": self.tempo_bpm,
@@ -60,7 +72,21 @@ class FakeEngine:
                              "problem": self.midi_problem},
                             {"name": "osc 127.0.0.1:9000", "connected": False, "dropped": 3}],
                 "problems": list(self.problems),
+                "params": dict(self.params), "param_ranges": {k: list(v) for k, v in
+                                                              PARAMS.items()},
+                "master": self.master, "learn": self.learn, "beats_per_bar": BEATS_PER_BAR,
+                "beat": round(beat, 3), "bar": _bar(beat), "next_scene": self.next_scene,
+                "next_scene_bar": self.next_bar, "last_change": self.last_change,
+                "clock_s": round(elapsed, 3), "recent_notes": _notes(elapsed),
             }
+
+    def land(self) -> None:
+        """The pending scene comes in (at the bar it was announced for)."""
+        with self._lock:
+            assert self.next_scene is not None, "no scene is pending"
+            self.scene = self.next_scene
+            self.last_change = {"scene": self.scene, "bar": self.next_bar, "why": "requested"}
+            self.next_scene = self.next_bar = None
 
     def health(self) -> dict[str, Any]:
         self._maybe_fail("health")
@@ -80,8 +106,15 @@ class FakeEngine:
         with self._lock:
             self.commands.append(cmd)
             match cmd:
+                case SetScene(name) if self.hold_switch:
+                    self.next_scene = name
+                    self.next_bar = _bar((time.monotonic() - self.t0) * self.tempo_bpm / 60) + 1
                 case SetScene(name):
                     self.scene = name
+                case SetParam(name, value):
+                    self.params[name] = value
+                case SetMaster(level):
+                    self.master = level
                 case Mute(voice, muted):
                     (self.muted.add if muted else self.muted.discard)(voice)
                 case Freeze(on):
@@ -92,3 +125,14 @@ class FakeEngine:
     def seen(self) -> list[Command]:
         with self._lock:
             return list(self.commands)
+
+
+def _bar(beat: float) -> int:
+    return int(beat // BEATS_PER_BAR) + 1
+
+
+def _notes(elapsed: float) -> list[list[Any]]:
+    """Eight seconds of notes, four a second, up to half a second ahead (a lookahead)."""
+    last = int((elapsed + 0.5) * 4)
+    return [[k / 4, 0.2, 60 + (k * 5) % 12, 100, VOICES[k % 2]]
+            for k in range(max(0, last - 32), last + 1)]

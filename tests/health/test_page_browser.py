@@ -1,84 +1,17 @@
-"""The status page in a real headless Chromium (Debian's, driven by Playwright).
-
-Playwright never downloads a browser here: it launches /usr/bin/chromium (package
-``chromium``). Missing chromium or playwright skips locally and fails under CI=true.
-"""
+"""The page as a health monitor, in a real headless Chromium (``tests/health/conftest.py``):
+live values, commands, the token, problems, a lost engine, and the real engine behind it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sonify.commands import Mute, Panic, SetScene
-from sonify.install.health.metrics import Metrics
-from sonify.install.health.server import HealthServer
-from tests.conftest import IN_CI, require_program, wait_until
+from tests.conftest import wait_until
+from tests.health.conftest import expect, start
 from tests.health.fakes import FakeEngine
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 TOKEN = "page-token-0123456789"  # at least MIN_TOKEN_LENGTH (16)
-
-
-def _playwright() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "playwright is not installed (pip install playwright; no 'playwright install')"
-        if IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return sync_playwright
-
-
-def expect(locator: Any) -> Any:
-    # Playwright's expect polls in its own injected script, which the page's CSP (no eval)
-    # allows; page.wait_for_function(string) would need 'unsafe-eval'.
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = require_program("chromium", "chromium")
-    sync_playwright = _playwright()
-    with sync_playwright() as pw:
-        # Playwright gives the browser a fresh temporary profile (--user-data-dir) itself
-        b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine()
-
-
-def start(engine: FakeEngine, token: str | None = None) -> HealthServer:
-    return HealthServer("127.0.0.1", 0, health=engine.health, state=engine.state,
-                        thumbnail=engine.thumbnail, command=engine.command, metrics=Metrics(),
-                        scenes=engine.scenes, token=token, poll_interval_s=0.02).start()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1000, "height": 700})
-    pg = context.new_page()
-    pg.set_default_timeout(10_000)
-    pg.console_errors = []  # type: ignore[attr-defined]
-    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
-    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 def test_page_shows_live_values_and_switches_scene(page: Any, engine: FakeEngine,
@@ -89,7 +22,7 @@ def test_page_shows_live_values_and_switches_scene(page: Any, engine: FakeEngine
         expect(page.locator("#conn")).to_have_text("live")
         assert page.inner_text("#scene-name") == "calm"
         assert page.inner_text("#mood") == "serene"
-        # live: the frame count and a feature move while we watch (polled every 500 ms)
+        # live: the frame count and a feature move while we watch (pushed, never polled)
         frames0 = int(page.inner_text("#frames"))
         bright0 = page.inner_text("#feature-brightness")
         assert wait_until(lambda: int(page.inner_text("#frames")) > frames0, 5.0)
@@ -100,10 +33,9 @@ def test_page_shows_live_values_and_switches_scene(page: Any, engine: FakeEngine
         # outputs: one waiting
         assert "osc 127.0.0.1:9000 (waiting)" in page.inner_text("#outputs")
 
-        # scene switch: pick "storm", click, the command sink sees it and the page shows it
-        expect(page.locator("#scene-select option")).to_have_count(3)
-        page.select_option("#scene-select", "storm")
-        page.click("#scene-switch")
+        # scene launch: press "storm", the command sink sees it and the page shows it
+        expect(page.locator("#launch button")).to_have_count(3)
+        page.click("#launch-storm")
         assert wait_until(lambda: SetScene("storm") in engine.seen(), 5.0)
         expect(page.locator("#scene-name")).to_have_text("storm")
         assert page.inner_text("#message") == "scene sent"
@@ -146,9 +78,8 @@ def test_page_carries_its_token_into_every_request(page: Any, engine: FakeEngine
         page.reload()  # the cookie alone opens the page again
         expect(page.locator("#conn")).to_have_text("live")
         expect(page.locator("#thumb")).to_have_js_property("naturalWidth", 64)
-        expect(page.locator("#scene-select option")).to_have_count(3)
-        page.select_option("#scene-select", "night")
-        page.click("#scene-switch")
+        expect(page.locator("#launch button")).to_have_count(3)
+        page.click("#launch-night")
         expect(page.locator("#scene-name")).to_have_text("night")
         assert engine.seen() == [SetScene("night")]
     finally:
@@ -187,7 +118,8 @@ def test_page_says_when_the_engine_is_gone(page: Any, engine: FakeEngine) -> Non
 
 def test_page_of_a_running_engine(page: Any, tmp_path: Path) -> None:
     """The real engine (demo source, a recording output) behind the page: live values move,
-    the thumbnail is the frame, a button press switches the scene at the next beat."""
+    the thumbnail is the frame, a slider sets the scene's parameter, the notes played scroll
+    by, and a launch switches the scene on the bar line the page announced."""
     import socket
     import threading
 
@@ -201,8 +133,8 @@ def test_page_of_a_running_engine(page: Any, tmp_path: Path) -> None:
     c = Config()
     c.source.input = "demo"
     c.source.width, c.source.height = 640, 360
-    c.scene.name = "calm"
-    c.scene.quantize = "beat"
+    c.scene.name = "gallery"  # it has a parameter: activity, 0..1
+    c.scene.quantize = "bar"
     c.scene.watch = False
     c.control.port = 0
     c.http.port = port
@@ -218,14 +150,30 @@ def test_page_of_a_running_engine(page: Any, tmp_path: Path) -> None:
         assert wait_until(listening, 30.0)
         page.goto(f"http://127.0.0.1:{port}/")
         expect(page.locator("#conn")).to_have_text("live")
-        expect(page.locator("#scene-name")).to_have_text("calm")
+        expect(page.locator("#scene-name")).to_have_text("gallery")
         frames0 = int(page.inner_text("#frames"))
         assert wait_until(lambda: int(page.inner_text("#frames")) > frames0 + 10, 10.0)
         expect(page.locator("#thumb")).to_have_js_property("naturalWidth", 320)
-        page.select_option("#scene-select", "energize")
-        page.click("#scene-switch")
+
+        # the slider over the scene's parameter: its range, and a key press sets it
+        slider = page.locator("#param-activity")
+        expect(slider).to_have_attribute("max", "1")
+        slider.press("Home")
+        assert wait_until(lambda: rt.performance.player.params["activity"] == 0.0, 10.0)
+        expect(page.locator("#param-activity-value")).to_have_text("0.00")
+
+        # the piano roll draws the notes the engine played
+        assert wait_until(lambda: int(page.locator("#roll").get_attribute("data-notes") or 0)
+                          > 0, 15.0)
+
+        # a launch waits for the bar line, and the page says which bar it came in at
+        page.click("#launch-energize")
         expect(page.locator("#scene-name")).to_have_text("energize", timeout=15_000)
+        expect(page.locator("#landed")).to_contain_text("energize came in at bar")
         assert rt.scene.name == "energize"
+        at_s, beat, name, why = rt.scene_changes[-1]
+        bar = int(page.inner_text("#landed").split("at bar ")[1].split()[0])
+        assert name == "energize" and abs(beat - 4 * (bar - 1)) < 1e-3  # that bar's line
         page.screenshot(path=str(tmp_path / "live-page.png"), full_page=True)
         assert page.console_errors == []
     finally:

@@ -13,7 +13,17 @@ from urllib.parse import urlencode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonify.commands import Command, Freeze, Mute, Panic, SetScene, SetTempo
+from sonify.commands import (
+    Command,
+    Freeze,
+    Learn,
+    Mute,
+    Panic,
+    SetMaster,
+    SetParam,
+    SetScene,
+    SetTempo,
+)
 from sonify.install.health.metrics import Metrics
 from sonify.install.health.server import (
     LOCKOUT_S,
@@ -133,7 +143,9 @@ def test_the_page_is_self_contained(client: Client) -> None:
     assert "default-src 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
     assert "http://" not in page and "https://" not in page and "//cdn" not in page
-    assert 'id="scene-switch"' in page and 'id="panic"' in page
+    assert 'id="launch"' in page and 'id="panic"' in page
+    for asset in ("page.js", "page.css"):  # its own files, from this server, and nothing else
+        assert client.request("GET", "/" + asset)[0] == 200
 
 
 def test_unknown_path_is_404(client: Client) -> None:
@@ -149,6 +161,12 @@ def test_unknown_path_is_404(client: Client) -> None:
     ("freeze", True, Freeze(True), True),
     ("panic", None, Panic(), None),
     ("tempo", 120, SetTempo(120.0), 120.0),
+    ("param", {"name": "cutoff", "value": 440}, SetParam("cutoff", 440),
+     {"name": "cutoff", "value": 440}),
+    ("param", ["density", 0.25], SetParam("density", 0.25), {"name": "density", "value": 0.25}),
+    ("master", 0.5, SetMaster(0.5), 0.5),
+    ("learn", "space", Learn("space"), "space"),
+    ("learn", "tempo", Learn("tempo"), "tempo"),
 ])
 def test_valid_commands_reach_the_runtime(client: Client, engine: FakeEngine, name: str,
                                           arg: Any, issued: Command, answer: Any) -> None:
@@ -167,7 +185,12 @@ def test_valid_commands_reach_the_runtime(client: Client, engine: FakeEngine, na
     ("tempo", 1000, "out_of_range", "20..300"),
     ("tempo", True, "wrong_type", "number"),
     ("reboot", None, "unknown_command", "scene, mute"),
-    ("param", ["cutoff", 0.5], "unknown_command", "scene, mute, freeze, panic, tempo"),
+    ("param", ["resonance", 0.5], "unknown_param", "cutoff, density, space"),
+    ("param", ["cutoff", 10], "out_of_range", "200..8000"),
+    ("param", {"name": "density"}, "wrong_type", "number"),
+    ("master", 2, "out_of_range", "0..1"),
+    ("learn", "colour", "unknown_param", "tempo, master"),
+    ("transpose", 3, "unknown_command", "scene, mute, freeze, panic, tempo, param"),
 ])
 def test_bad_commands_are_400_with_a_message_and_counted(
         client: Client, engine: FakeEngine, metrics: Metrics, name: str, arg: Any,
@@ -307,6 +330,8 @@ def test_validate_command_is_usable_on_its_own() -> None:
     assert validate_command("tempo", 60.5, scenes=[], voices=[]) == SetTempo(60.5)
     with pytest.raises(ValueError, match="unknown scene"):
         validate_command("scene", "x", scenes=["a"], voices=[])
+    with pytest.raises(ValueError, match="0..1"):
+        validate_command("param", ["a", 2], scenes=[], voices=[], params={"a": (0.0, 1.0)})
 
 
 def test_a_command_that_needs_no_lookup_does_not_build_the_state(

@@ -73,10 +73,10 @@ def test_a_bundle_has_its_exact_bytes() -> None:
 
 def test_midi_goes_as_osc_only_when_asked() -> None:
     assert encode(NoteOn(0.0, 1, 60, 100)) is None
-    assert encode(NoteOn(0.0, 1, 60, 100), midi_as_osc=True) == osc_message(
-        "/sonify/note", (1, 60, 100))
-    assert encode(NoteOff(0.0, 1, 60), midi_as_osc=True) == osc_message(
-        "/sonify/note", (1, 60, 0))
+    assert encode(ControlChange(0.0, 2, 74, 12)) is None
+    # notes have their own message (tests/outputs/test_osc_notes.py), not midi_as_osc's
+    assert encode(NoteOn(0.0, 1, 60, 100), midi_as_osc=True) is None
+    assert encode(NoteOff(0.0, 1, 60), midi_as_osc=True) is None
     assert encode(ControlChange(0.0, 2, 74, 12), midi_as_osc=True) == osc_message(
         "/sonify/cc", (2, 74, 12))
     assert encode(PitchBend(0.0, 0, -100), midi_as_osc=True) == osc_message(
@@ -175,9 +175,12 @@ def test_an_unreachable_target_never_raises_and_counts_drops() -> None:
 def test_osc_output_skips_what_it_does_not_send() -> None:
     out = OscOutput("127.0.0.1:9")
     assert out.wants(OscMessage(0.0, "/x"))
-    assert not out.wants(NoteOn(0.0, 0, 60, 100))
+    assert out.wants(NoteOn(0.0, 0, 60, 100))  # notes go out by default
+    assert not out.wants(NoteOff(0.0, 0, 60))  # note-offs where asked
+    assert not out.wants(ControlChange(0.0, 0, 7, 100))
     assert not out.wants(Tempo(0.0, 120.0))
-    assert OscOutput("127.0.0.1:9", midi_as_osc=True).wants(NoteOn(0.0, 0, 60, 100))
+    assert not OscOutput("127.0.0.1:9", notes=False).wants(NoteOn(0.0, 0, 60, 100))
+    assert OscOutput("127.0.0.1:9", midi_as_osc=True).wants(ControlChange(0.0, 0, 7, 100))
 
 
 class Receiver:
@@ -230,7 +233,9 @@ def test_messages_reach_a_python_osc_server(receiver: Receiver) -> None:
     out.close()
     msgs = [ParsedMessage(d) for d in raw]
     assert [(m.address, m.params) for m in msgs] == [
-        ("/sonify/mood", ["calm", 0.25]), ("/sonify/note", [0, 60, 100]), ("/sonify/panic", [])]
+        ("/sonify/mood", ["calm", 0.25]),
+        ("/sonify/note", ["", 1, 60, pytest.approx(100 / 127), 0.0]),
+        ("/sonify/panic", [])]
     assert out.stats.sent == 2 and out.stats.dropped == 0
 
 

@@ -149,4 +149,5 @@ def test_a_taken_control_port_is_reported_and_the_show_goes_on() -> None:
                                "--control-port", str(port), "--duration", "2"],
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert f"port {port} is taken (UDP 127.0.0.1:{port})" in done.stderr
+    assert "--control-port" in done.stderr  # the message names the option that moves it

@@ -171,8 +171,13 @@ def test_vj_streams_features_to_oscdump_in_timetagged_bundles(oscdump: OscDump,
     addresses = {m.address for m in msgs}
     for name in ("brightness", "warmth", "motion", "stars", "valence"):
         assert f"/sonify/feature/{name}" in addresses
-    values = [m.args[0] for m in msgs if m.address.startswith("/sonify/feature/")]
-    assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values)
+    kinds = {m.address: m.types for m in msgs}
+    assert kinds["/sonify/feature/mood"] == "i" and kinds["/sonify/feature/mood/label"] == "s"
+    assert kinds["/sonify/feature/grid"] == "f" * 64
+    assert kinds["/sonify/feature/star_points"] == "f" * 48
+    values = [v for m in msgs if m.address.startswith("/sonify/feature/") and "f" in m.types
+              for v in m.args]
+    assert values and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values)
     bundled = [m for m in msgs if m.timetag_unix_s > 1.0]
     assert bundled, "no timetagged bundle"
     assert all(m.timetag_unix_s >= sent_at for m in bundled)

@@ -174,4 +174,6 @@ def test_feature_stream_sends_every_feature_at_the_configured_rate() -> None:
     brightness = [m for m in msgs if m.address == "/feature/brightness"]
     assert 20 <= len(brightness) <= 45  # about 20 a second once frames flow
     assert {f"/feature/{n}" for n in SCALAR_NAMES} <= {m.address for m in msgs}
-    assert all(0.0 <= m.args[0] <= 1.0 for m in msgs if m.address != "/feature/mood")
+    scalars = {f"/feature/{n}" for n in SCALAR_NAMES}
+    assert all(0.0 <= m.args[0] <= 1.0 for m in msgs if m.address in scalars)
+    assert {type(m.args[0]) for m in msgs if m.address == "/feature/mood"} == {int}

@@ -24,6 +24,7 @@ from sonify.features.analyzer import Features
 from sonify.features.registry import SCALAR_NAMES
 from sonify.music.theory import chord, scale_pcs
 from sonify.scene import Scene, ScenePlayer, load_scene, parse_scene
+from sonify.scene.stream import stream_layout
 from sonify.timing.clock import TempoClock
 from tests.features import images
 from tests.scene.helpers import analyse, demo_frames, notes, play, settled
@@ -127,30 +128,35 @@ def test_vj_streams_every_feature_as_osc_and_cc_and_plays_no_note() -> None:
     addresses = {e.address for e in events if isinstance(e, OscMessage)}
     for name in SCALAR_NAMES:
         assert f"/feature/{name}" in addresses
-    assert "/mood" in addresses
+    assert {"/feature/mood", "/feature/grid", "/feature/star_points"} <= addresses
     ccs = {(e.channel, e.control) for e in events if isinstance(e, ControlChange)}
     assert ccs == {(15, 20 + i) for i in range(len(SCALAR_NAMES))}
+    scalars = {f"/feature/{name}" for name in SCALAR_NAMES}
     for e in events:
-        if isinstance(e, OscMessage) and e.address.startswith("/feature/"):
+        if isinstance(e, OscMessage) and e.address in scalars:
             assert len(e.args) == 1 and 0.0 <= float(e.args[0]) <= 1.0  # type: ignore[arg-type]
 
 
-def test_vj_sends_a_control_only_when_its_value_changes() -> None:
+def test_vj_with_changes_only_sends_a_value_only_when_it_changes() -> None:
     f = city_still()[-1]
-    player = ScenePlayer(load_scene("vj"))
+    vj = load_scene("vj")
+    assert vj.stream is not None
+    stream = vj.stream.model_copy(update={"changes_only": True})
+    player = ScenePlayer(vj.model_copy(update={"stream": stream}))
     tempo = TempoClock(120)
     first = [e for i in range(100) for e in player.render(f, tempo, i * 0.02, (i + 1) * 0.02)]
     per_target = Counter(e.address if isinstance(e, OscMessage) else e.control for e in first
                          if isinstance(e, (OscMessage, ControlChange)))
     assert set(per_target.values()) == {1}
-    assert len(per_target) == 2 * len(SCALAR_NAMES) + 1
+    assert len(per_target) == len(stream_layout()) + len(SCALAR_NAMES)  # OSC, then the CCs
     brighter = dataclasses.replace(f, values={**f.values, "brightness": f.values["brightness"]
                                               + 0.1})
     again = [e for i in range(100, 150)
              for e in player.render(brighter, tempo, i * 0.02, (i + 1) * 0.02)]
-    assert {getattr(e, "voice", "") for e in again} == {"brightness"}
+    assert {e.address if isinstance(e, OscMessage) else e.control  # type: ignore[union-attr]
+            for e in again} == {"/feature/brightness", 20}
     assert len(again) == 2  # one OSC, one CC
-    # a change below the OSC resolution (1e-3) and below one CC step sends nothing
+    # a change below the OSC resolution (1e-4) and below one CC step sends nothing
     tiny = dataclasses.replace(brighter, values={**brighter.values,
                                                  "brightness": brighter.values["brightness"]
                                                  + 1e-5})

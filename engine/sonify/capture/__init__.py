@@ -10,6 +10,7 @@ from sonify.capture.convert import IMAGE_EXTENSIONS, read_image, to_bgr8
 from sonify.capture.demo import DEMO_LOOKS, DemoSource
 from sonify.capture.factory import VIDEO_EXTENSIONS, open_source
 from sonify.capture.files import ImageSource, SequenceSource, VideoSource
+from sonify.capture.stream import StreamSource, is_stream_spec
 
 __all__ = [
     "DEFAULT_HEARTBEAT_S",
@@ -24,8 +25,10 @@ __all__ = [
     "Source",
     "SourceError",
     "SourceState",
+    "StreamSource",
     "VideoSource",
     "find_cameras",
+    "is_stream_spec",
     "open_source",
     "read_image",
     "stable_device_path",

@@ -16,6 +16,7 @@ from sonify.capture.camera import (
 from sonify.capture.convert import is_image_path
 from sonify.capture.demo import DEFAULT_LOOK, DEMO_LOOKS, DemoSource
 from sonify.capture.files import DEFAULT_FPS, ImageSource, SequenceSource, VideoSource
+from sonify.capture.stream import StreamSource, is_stream_spec
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ DEMO_HEIGHT_PX = 720
 
 _GLOB_CHARS = "*?["
 _EXPECTED = (
-    "expected an image, a folder or glob of images, a video, camera:N, a /dev/video* device "
-    f"or demo[:{'|'.join(DEMO_LOOKS)}]"
+    "expected an image, a folder or glob of images, a video, camera:N, a /dev/video* device, "
+    f"a stream URL (rtsp://, http://...) or demo[:{'|'.join(DEMO_LOOKS)}]"
 )
 
 
@@ -48,6 +49,7 @@ def open_source(
     stale_s: float | None = DEFAULT_STALE_S,
     retry_initial_s: float = DEFAULT_RETRY_INITIAL_S,
     retry_max_s: float = DEFAULT_RETRY_MAX_S,
+    hold_s: float | None = None,
 ) -> Source:
     """The Source a spec names, not yet opened (use ``with source:`` or ``open()``).
 
@@ -60,13 +62,21 @@ def open_source(
     ``seed`` picks the demo's layout; ``max_frames`` ends any source after that many frames.
     A camera counts as lost after ``stall_s`` with no frame or ``stale_s`` of the very same
     picture (None or 0: never) and retries every ``retry_initial_s`` doubling to
-    ``retry_max_s`` (see ``sonify.capture.camera``); other sources ignore these four.
+    ``retry_max_s`` (see ``sonify.capture.camera``); streams follow them too, other sources
+    ignore them. ``hold_s`` makes a folder or glob a slideshow (each image held that long,
+    dissolving into the next: ``SequenceSource``); with any other spec it is an error.
 
     Raises SourceError when the spec names nothing that exists; problems with what it names
     (unreadable file, no camera) are raised by ``open()``.
     """
     text = spec.strip()
     lower = text.lower()
+    if hold_s is not None and not is_sequence_spec(text):
+        raise SourceError(f"a hold time per image is for a folder or glob of images; "
+                          f"{text!r} is not one (drop --hold / hold_s for it)")
+    if is_stream_spec(text):
+        return StreamSource(text, max_frames=max_frames, stall_s=stall_s, stale_s=stale_s,
+                            retry_initial_s=retry_initial_s, retry_max_s=retry_max_s)
     if lower == "demo" or lower.startswith("demo:"):
         look = lower.partition(":")[2] or DEFAULT_LOOK
         width_px, height_px = _demo_size(width, height)
@@ -80,7 +90,7 @@ def open_source(
     path = os.path.expanduser(text)
     if os.path.isdir(path):
         return SequenceSource(path, fps=fps or DEFAULT_FPS, loop=loop, realtime=realtime,
-                              max_frames=max_frames)
+                              max_frames=max_frames, hold_s=hold_s)
     if os.path.isfile(path):
         if is_image_path(path):
             return ImageSource(path, fps=fps or DEFAULT_FPS, realtime=realtime,
@@ -90,10 +100,18 @@ def open_source(
         return VideoSource(path, fps=fps, loop=loop, realtime=realtime, max_frames=max_frames)
     if any(char in text for char in _GLOB_CHARS):
         return SequenceSource(path, fps=fps or DEFAULT_FPS, loop=loop, realtime=realtime,
-                              max_frames=max_frames)
+                              max_frames=max_frames, hold_s=hold_s)
     if not text:
         raise SourceError(f"empty source spec ({_EXPECTED})")
     raise SourceError(f"no such file or folder: {text!r} ({_EXPECTED})")
+
+
+def is_sequence_spec(text: str) -> bool:
+    """A folder, or a glob that names no existing file: what ``open_source`` plays as an
+    image sequence."""
+    path = os.path.expanduser(text)
+    return os.path.isdir(path) or (not os.path.isfile(path) and not is_stream_spec(text)
+                                   and any(char in text for char in _GLOB_CHARS))
 
 
 def _camera_device(text: str) -> int | str:

@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Protocol
 
 import cv2
@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
 """Frame rate of still images and sequences, and of videos whose file states none."""
+
+DEFAULT_CROSSFADE_S = 1.0
+"""How long a held image (``SequenceSource(hold_s=...)``) dissolves into the next."""
 
 _RELEASE_WAIT_S = 1.0  # how long close() waits for a read in progress on another thread
 
@@ -124,6 +127,14 @@ def list_images(folder_or_glob: str) -> list[str]:
 class SequenceSource(PacedSource):
     """The images of a folder or glob in natural order, at ``fps``, once or looping.
 
+    By default each image is one frame (a time-lapse, frames of an animation). With ``hold_s``
+    it is a slideshow: each image is held for ``hold_s`` seconds (``round(hold_s * fps)``
+    frames, at least one) and dissolves into the next over its last ``crossfade_s`` (at most
+    half the hold), so the features glide from one picture to the next instead of jumping.
+    A held slideshow's frames are ``still``: nothing in them moves, so motion reads 0 and the
+    dissolve is no scene cut. The last image of a sequence that does not loop holds without a
+    dissolve; a looping one dissolves back into the first.
+
     A file that cannot be read (unreadable, empty, truncated, not an image, too large: see
     ``convert.MAX_IMAGE_PIXELS``) is skipped with one warning naming it and left out of later
     loops; the sequence goes on. If a whole pass
@@ -138,24 +149,48 @@ class SequenceSource(PacedSource):
         loop: bool = False,
         realtime: bool = False,
         max_frames: int | None = None,
+        hold_s: float | None = None,
+        crossfade_s: float = DEFAULT_CROSSFADE_S,
     ) -> None:
         super().__init__(fps=fps, realtime=realtime, max_frames=max_frames)
+        if hold_s is not None and not (math.isfinite(hold_s) and hold_s > 0):
+            raise SourceError(f"the hold time per image must be a positive number of seconds, "
+                              f"got {hold_s!r}")
+        if not crossfade_s >= 0:
+            raise SourceError(f"crossfade_s must be >= 0 seconds, got {crossfade_s!r}")
         self.spec = os.fspath(folder_or_glob)
         self.name = self.spec
         self.loop = loop
+        self.hold_s = hold_s
+        self.crossfade_s = crossfade_s
+        self.still = hold_s is not None
         self.paths: list[str] = []
         self._skipped: set[str] = set()
+
+    @property
+    def frames_per_image(self) -> int:
+        """Frames each image lasts: 1, or ``hold_s`` at ``fps`` (at least 1)."""
+        return 1 if self.hold_s is None else max(1, round(self.hold_s * self.fps))
 
     def _open(self) -> None:
         self.paths = list_images(self.spec)
         self._skipped = set()
-        logger.info("image sequence %s: %d files at %s fps%s", self.spec, len(self.paths),
-                    self.fps, ", looping" if self.loop else "")
+        pace = (f"each held {self.hold_s:g} s" if self.hold_s is not None
+                else f"at {self.fps:g} fps")
+        logger.info("image sequence %s: %d files %s%s", self.spec, len(self.paths), pace,
+                    ", looping" if self.loop else "")
 
     def _release(self) -> None:
         pass  # files are opened and closed one by one as they are read
 
     def _images(self) -> Generator[np.ndarray]:
+        if self.hold_s is None:
+            return self._pictures()
+        return held(self._pictures(), self.frames_per_image,
+                    min(round(self.crossfade_s * self.fps), self.frames_per_image // 2))
+
+    def _pictures(self) -> Generator[np.ndarray]:
+        """Each readable image once per pass, in order; passes repeat when looping."""
         paths = list(self.paths)
         while True:
             delivered = 0
@@ -186,6 +221,28 @@ class SequenceSource(PacedSource):
                 )
             if not self.loop:
                 return
+
+
+def held(pictures: Iterator[np.ndarray], frames: int,
+         fade_frames: int) -> Generator[np.ndarray]:
+    """Each picture as ``frames`` frames, the last ``fade_frames`` of them dissolving into the
+    next picture (resized to this one's size for the dissolve). A new array per frame, so a
+    consumer may keep or draw on it."""
+    current = next(pictures, None)
+    while current is not None:
+        following = next(pictures, None)
+        fade = fade_frames if following is not None else 0
+        for _ in range(frames - fade):
+            yield current.copy()
+        if fade:
+            assert following is not None
+            h, w = current.shape[:2]
+            target = following if following.shape == current.shape else cv2.resize(
+                following, (w, h), interpolation=cv2.INTER_AREA)
+            for k in range(1, fade + 1):
+                alpha = k / (fade + 1)
+                yield cv2.addWeighted(current, 1.0 - alpha, target, alpha, 0.0)
+        current = following
 
 
 class VideoSource(PacedSource):

@@ -72,7 +72,11 @@ class PacedSource(Source):
     Subclasses implement ``_open()`` (raise SourceError when impossible), ``_release()``
     (idempotent, may be called from another thread) and ``_images()`` (yield one new image per
     frame, end when the material ends). ``max_frames`` caps delivered frames (None: no cap).
+    ``still`` marks every frame ``Frame.still`` (a held slideshow: what changes between its
+    frames is a known dissolve, not motion).
     """
+
+    still: bool = False
 
     def __init__(self, *, fps: float, realtime: bool, max_frames: int | None) -> None:
         if not fps > 0:
@@ -121,7 +125,7 @@ class PacedSource(Source):
                 t = pacer.wait(index)
                 if t is None:
                     return
-                yield Frame(index, t, image)
+                yield Frame(index, t, image, still=self.still)
                 if self.max_frames is not None and index + 1 >= self.max_frames:
                     return
         finally:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from sonify import __version__
 from sonify.cli.parser import SubcommandParser
 from sonify.errors import CliError, SourceError
+from sonify.util.notice import NOTICE
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "SUBCOMMANDS", "CliError", "build_parser", "main"]
 
@@ -54,10 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Formatter(logging.Formatter):
+    """``sonify: LEVEL: message``, and ``sonify: message`` for good news (NOTICE)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text.replace("NOTICE: ", "", 1) if record.levelno == NOTICE else text
+
+
 def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="sonify: %(levelname)s: %(message)s",
-                        stream=sys.stderr)
+    # default: warnings, errors and good news (a learned knob, a reloaded scene)
+    level = NOTICE if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("sonify: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

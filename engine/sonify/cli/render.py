@@ -28,20 +28,32 @@ def add_parser(sub: Subparsers) -> None:
     rend.add_argument("--scene", default="gallery", help="a scene name or .toml path "
                       "(default: gallery)")
     rend.add_argument("--duration", type=positive_float, metavar="SECONDS",
-                      help="length (default: 60 s for an image, the video's own length)")
+                      help="length (default: 60 s for an image, the video's own length, the "
+                      "images times --hold for a folder)")
+    rend.add_argument("--hold", type=positive_float, metavar="SECONDS",
+                      help="a folder or glob of images: hold each this long, dissolving into "
+                      "the next (default: --duration shared out, else 5 s)")
     rend.add_argument("--tempo", type=positive_float, metavar="BPM",
                       help="a fixed tempo instead of the scene's")
     rend.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    rend.add_argument("--soundfont", metavar="SF2",
+                      help="render the .wav with FluidSynth and this soundfont (auto: the "
+                      "system's General MIDI soundfont) instead of the built-in synth")
 
 
 def run(args: argparse.Namespace) -> int:
+    from sonify.features.analyzer import kernels_need_compiling
     from sonify.render import RenderError, RenderWriteError, progress_bar, render, summary
     from sonify.scene.schema import SceneError
 
+    if kernels_need_compiling():  # the first frame would otherwise stall seconds, unexplained
+        print("sonify: compiling analysis kernels (first start only)...", file=sys.stderr,
+              flush=True)
     progress = progress_bar() if sys.stderr.isatty() else None
     try:
         result = render(args.input, args.output, scene=args.scene, duration_s=args.duration,
-                        tempo_bpm=args.tempo, seed=args.seed, progress=progress)
+                        tempo_bpm=args.tempo, seed=args.seed, progress=progress,
+                        soundfont=args.soundfont, hold_s=args.hold)
     except RenderWriteError as exc:  # a full or read-only disk: one line, nothing written
         if progress is not None:
             print(file=sys.stderr)

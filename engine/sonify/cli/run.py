@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -29,8 +30,11 @@ def add_parser(sub: Subparsers) -> None:
         "no options: the first camera (or the demo when there is none), the gallery scene, a "
         "virtual MIDI port where the platform has one, else a MIDI file recording.",
     )
-    p.add_argument("--source", help="camera:N, /dev/video*, a file, folder, glob or "
-                   "demo[:look] (default: from the config, 'auto')")
+    p.add_argument("--source", help="camera:N, /dev/video*, a stream URL (rtsp://, http://), a "
+                   "file, folder, glob or demo[:look] (default: from the config, 'auto')")
+    p.add_argument("--hold", type=positive_float, metavar="SECONDS",
+                   help="a folder or glob of images as a slideshow: each image held this long, "
+                   "dissolving into the next")
     p.add_argument("--scene", help="a scene name (see scenes/) or a .toml path")
     p.add_argument("--config", help=CONFIG_HELP)
     p.add_argument("--midi", metavar="PORT",
@@ -42,14 +46,26 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--osc", metavar="HOST:PORT", action="append", default=[],
                    help="send OSC to HOST:PORT (repeatable)")
     p.add_argument("--record", metavar="FILE.mid", help="record everything sent to a MIDI file")
+    p.add_argument("--synth", action="store_true",
+                   help="play through FluidSynth with a General MIDI soundfont (to JACK, "
+                   "PulseAudio/PipeWire or ALSA; with no sound card, to a WAV at the end; "
+                   "without FluidSynth, the built-in synth's WAV)")
+    p.add_argument("--soundfont", metavar="SF2",
+                   help="the soundfont for --synth (implies it; default: auto, the system's "
+                   "General MIDI soundfont)")
     p.add_argument("--control-port", type=port, metavar="N",
                    help="OSC control port on 127.0.0.1 (default 9000 from the config; 0 = off)")
+    p.add_argument("--oscquery-port", type=port, metavar="N",
+                   help="OSCQuery (the controls described over HTTP, LISTEN over WebSocket, "
+                   "announced over mDNS) on the control host (default 9001 from the config; "
+                   "0 = off)")
     p.add_argument("--http-port", type=port, metavar="N",
                    help="health and control page on 127.0.0.1 (default 8765; 0 = off)")
     p.add_argument("--duration", type=positive_float, metavar="SECONDS",
                    help="stop cleanly after this many seconds")
     p.add_argument("--preview", action="store_true",
-                   help="show the frame with the live features in a window")
+                   help="show the frame with the live features in a window (closing it leaves "
+                   "the music playing)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if args.source:
         config.source.input = args.source
+    if args.hold is not None:
+        config.source.hold_s = args.hold
     if args.scene:
         config.scene.name = args.scene
     if args.midi:
@@ -75,8 +93,14 @@ def run(args: argparse.Namespace) -> int:
         config.midi.enabled = False
     if args.midi_api:
         config.midi.api = args.midi_api
+    if args.synth or args.soundfont:
+        config.synth.enabled = True
+    if args.soundfont:
+        config.synth.soundfont = args.soundfont
     if args.control_port is not None:
         config.control.port = args.control_port
+    if args.oscquery_port is not None:
+        config.control.oscquery_port = args.oscquery_port
     if args.http_port is not None:
         config.http.port = args.http_port
     for target in args.osc:
@@ -110,13 +134,21 @@ def run(args: argparse.Namespace) -> int:
 
         if config.status.interval_s <= 0:
             return
-        line = status.line()  # type: ignore[attr-defined]
-        if tty:
-            print(f"\r{line}", end="", file=sys.stderr, flush=True)
-        elif time.monotonic() - last_line[0] >= log_every_s:
+        if tty:  # fits the terminal: a wrapped line would scroll instead of updating in place
+            columns = shutil.get_terminal_size().columns
+            line = status.line(columns)  # type: ignore[attr-defined]
+            print(f"\r{line:<{columns - 1}}", end="", file=sys.stderr, flush=True)
+            return
+        line = status.line(None)  # type: ignore[attr-defined]
+        if time.monotonic() - last_line[0] >= log_every_s:
             last_line[0] = time.monotonic()
             print(line, file=sys.stderr, flush=True)
 
+    from sonify.features.analyzer import kernels_need_compiling
+
+    if kernels_need_compiling():  # the first frame would otherwise stall seconds, unexplained
+        print("sonify: compiling analysis kernels (first start only)...", file=sys.stderr,
+              flush=True)
     try:
         runtime = Runtime(config, outputs, status_cb=show_status, preview=args.preview)
     except SceneError as exc:
@@ -159,8 +191,14 @@ def _recording_status(outputs: Sequence[object]) -> int:
     """Say what each recording wrote; 1 when any part of one was lost or not written."""
     from sonify.outputs.midifile import MidiFileRecorder
 
+    # the synth module (and scipy with it) is loaded only if a run made a WAV renderer
+    synth = sys.modules.get("sonify.outputs.synth")
+    wav_renderer = getattr(synth, "WavRenderer", None)
     code = 0
     for out in outputs:
+        if (wav_renderer is not None and isinstance(out, wav_renderer)
+                and out.path.exists()):  # --synth with no sound card
+            print(f"sonify: the synth's audio is in {out.path.resolve()}", file=sys.stderr)
         if isinstance(out, MidiFileRecorder):
             for path in out.files:
                 print(f"sonify: recorded {path}", file=sys.stderr)

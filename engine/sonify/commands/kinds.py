@@ -29,6 +29,7 @@ LEARN_TARGETS: dict[str, str] = {
 }
 
 OSC_PREFIX = "/sonify"
+NORM_SUFFIX = "/norm"  # a control's 0..1 variant: /sonify/tempo/norm, /sonify/param/<name>/norm
 
 REJECT_REASONS: tuple[str, ...] = ("malformed", "unknown_command", "unknown_address",
                                    "wrong_type", "wrong_arity", "out_of_range", "unknown_scene",
@@ -51,11 +52,19 @@ class SetScene:
 
 @dataclass(frozen=True, slots=True)
 class SetParam:
-    """Set the live scene's parameter ``name`` to ``value`` (within its declared range)."""
+    """Set the live scene's parameter ``name`` to ``value`` (within its declared range), or
+    with ``norm`` to ``value`` 0..1 of that range (0 its min, 1 its max: a fader's
+    ``/sonify/param/<name>/norm``). A parameter that only the scene about to play has (a change
+    waiting for the bar) is kept for it and set when it starts."""
 
     name: str
     value: float
+    norm: bool = False
     kind: ClassVar[str] = "param"
+
+    def scaled(self, lo: float, hi: float) -> float:
+        """The value in the parameter's own units, for a parameter ranging ``lo..hi``."""
+        return lo + self.value * (hi - lo) if self.norm else self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,12 @@ class SetTempo:
     @classmethod
     def clamped(cls, bpm: float) -> SetTempo:
         return cls(float(_clamp(bpm, TEMPO_RANGE_BPM)))
+
+    @classmethod
+    def from_norm(cls, fraction: float) -> SetTempo:
+        """``fraction`` 0..1 of ``TEMPO_RANGE_BPM``, linearly (0.5 is the middle, 160 bpm)."""
+        lo, hi = TEMPO_RANGE_BPM
+        return cls(lo + fraction * (hi - lo))
 
 
 @dataclass(frozen=True, slots=True)

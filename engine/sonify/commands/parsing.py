@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sonify.commands.kinds import (
+    NORM_SUFFIX,
     OSC_PREFIX,
     Command,
     Extra,
@@ -46,6 +47,14 @@ def _osc_switch(value: object, what: str) -> bool:
     return number == 1.0
 
 
+def _osc_fraction(value: object, what: str) -> float:
+    """A ``/norm`` argument: a number 0..1."""
+    number = _osc_number(value, what)
+    if not 0.0 <= number <= 1.0:  # a NaN fails here too
+        raise CommandError("out_of_range", f"{what} must be 0..1, got {value!r}")
+    return number
+
+
 def _one_arg(args: Sequence[Any], address: str) -> Any:
     if len(args) != 1:
         raise CommandError("wrong_arity", f"{address} takes 1 argument, got {len(args)}")
@@ -58,7 +67,9 @@ def from_osc(address: str, args: Sequence[Any], *, prefix: str = OSC_PREFIX) -> 
     ``wrong_arity``, ``wrong_type``, ``out_of_range`` for a switch that is not 0|1) otherwise.
 
     Addresses are literal (no OSC patterns): ``/scene s``, ``/param/<name> f|i``, ``/tempo f|i``,
-    ``/mute/<voice> 0|1``, ``/freeze 0|1``, ``/learn s``, ``/panic`` (or ``/panic 0|1``).
+    ``/mute/<voice> 0|1``, ``/freeze 0|1``, ``/learn s``, ``/panic`` (or ``/panic 0|1``), and
+    the 0..1 variants for a fader: ``/tempo/norm f`` (linearly over ``TEMPO_RANGE_BPM``) and
+    ``/param/<name>/norm f`` (over the parameter's range), ``out_of_range`` beyond 0..1.
     ``/status`` is a request for a reply, which the OSC server answers itself: not a command.
     """
     if address == f"{prefix}/panic":
@@ -69,12 +80,18 @@ def from_osc(address: str, args: Sequence[Any], *, prefix: str = OSC_PREFIX) -> 
         return SetScene(_one_arg(args, address))
     if address == f"{prefix}/tempo":
         return SetTempo(_osc_number(_one_arg(args, address), "tempo"))
+    if address == f"{prefix}/tempo{NORM_SUFFIX}":
+        return SetTempo.from_norm(_osc_fraction(_one_arg(args, address), "tempo/norm"))
     if address == f"{prefix}/freeze":
         return Freeze(_osc_switch(_one_arg(args, address), "freeze"))
     if address == f"{prefix}/learn":
         return Learn(_one_arg(args, address))
     param = address.removeprefix(f"{prefix}/param/")
     if param != address and param:
+        name = param.removesuffix(NORM_SUFFIX)
+        if name != param and name:
+            return SetParam(name, _osc_fraction(_one_arg(args, address), f"param {param}"),
+                            norm=True)
         return SetParam(param, _osc_number(_one_arg(args, address), f"param {param}"))
     voice = address.removeprefix(f"{prefix}/mute/")
     if voice != address and voice:
@@ -137,8 +154,10 @@ def from_json(name: object, arg: object, *, kinds: Sequence[str] = JSON_KINDS) -
         return SetTempo(float(arg))
     if name == "param":
         param, value = _json_pair(arg, ("name", "value"), {},
-                                  'param needs {"name": NAME, "value": NUMBER} or [NAME, NUMBER]')
-        return SetParam(param, value)  # type: ignore[arg-type]
+                                  'param needs {"name": NAME, "value": NUMBER} or [NAME, NUMBER] '
+                                  '(with "norm": true, NUMBER is 0..1 of its range)')
+        norm = _json_flag(arg.get("norm", False), "norm") if isinstance(arg, Mapping) else False
+        return SetParam(param, value, norm=norm)  # type: ignore[arg-type]
     if name == "master":
         return SetMaster(arg)  # type: ignore[arg-type]
     if name == "transpose":
@@ -157,8 +176,8 @@ def to_json(cmd: Command) -> tuple[str, object]:
     match cmd:
         case SetScene(name=name):
             return cmd.kind, name
-        case SetParam(name=name, value=value):
-            return cmd.kind, {"name": name, "value": value}
+        case SetParam(name=name, value=value, norm=norm):
+            return cmd.kind, {"name": name, "value": value, **({"norm": True} if norm else {})}
         case SetTempo(bpm=bpm):
             return cmd.kind, bpm
         case Mute(voice=voice, muted=muted):

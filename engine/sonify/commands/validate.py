@@ -125,13 +125,17 @@ def check(cmd: object, context: CommandContext | None = None) -> Command:
             _name(name, "the scene name")
             if ctx.scenes is not None:
                 _known(name, ctx.scenes(), "unknown_scene", "scene")
-        case SetParam(name=name, value=value):
+        case SetParam(name=name, value=value, norm=norm):
             _name(name, "the parameter name")
             number = _number(value, f"param {name}")
+            _flag(norm, "norm")
+            if norm:
+                _within(number, (0.0, 1.0), f"param {name}/norm")
             if ctx.params is not None:
                 ranges = ctx.params()
                 _known(name, ranges, "unknown_param", "parameter")
-                _within(number, ranges[name], f"param {name}")
+                if not norm:
+                    _within(number, ranges[name], f"param {name}")
         case SetTempo(bpm=bpm):
             _within(_number(bpm, "tempo"), TEMPO_RANGE_BPM, "tempo", "bpm")
         case Mute(voice=voice, muted=muted):

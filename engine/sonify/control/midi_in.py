@@ -113,6 +113,7 @@ from sonify.config import (
 )
 from sonify.midi.ports import RECONNECTED, MidiPort, MidiPortError, VirtualPortError
 from sonify.util.atomicio import atomic_write
+from sonify.util.notice import NOTICE
 from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from sonify.util.ratelimit import RateLimitedLog
 
@@ -432,8 +433,8 @@ class MidiControl:
         with self._lock:
             self._learn_target = target
             self._learn_deadline = time.monotonic() + timeout
-        logger.info("%s: learning %r: move a knob or fader within %.0f s", self.name, target,
-                    timeout)
+        logger.log(NOTICE, "%s: learning %r: move a knob or fader within %.0f s", self.name,
+                   target, timeout)
 
     def cancel_learn(self) -> None:
         with self._lock:
@@ -480,8 +481,8 @@ class MidiControl:
 
     def _expire_learn(self, now: float) -> None:
         if self._learn_target is not None and now > self._learn_deadline:
-            logger.info("%s: learning %r timed out after %.0f s without a CC", self.name,
-                        self._learn_target, self.learn_timeout_s)
+            logger.log(NOTICE, "%s: learning %r timed out after %.0f s without a CC",
+                       self.name, self._learn_target, self.learn_timeout_s)
             self._learn_target = None
 
     def _request_save(self) -> None:
@@ -696,9 +697,9 @@ class MidiControl:
         self._learn_target = None
         self._learned_count += 1
         self._request_save()
-        logger.info("%s: learned %s%s", self.name, binding.describe(),
-                    f" (was {old.param})" if old is not None and old.param != binding.param
-                    else "")
+        logger.log(NOTICE, "%s: learned %s%s", self.name, binding.describe(),
+                   f" (was {old.param})" if old is not None and old.param != binding.param
+                   else "")
 
     def _lookup(self, channel: int, cc: int) -> CcBinding | None:
         return (self._learned.get((channel, cc)) or self._configured.get((channel, cc))

@@ -1,40 +1,35 @@
-"""OSCQuery: the OSC control address space as a read-only HTTP JSON tree.
-
-Size (about 530 lines, just over the 500 we aim for): the tree and the HTTP server that serves
-it (the two sections below) are one small protocol, kept together.
+"""OSCQuery: the OSC control address space as an HTTP JSON tree, its WebSocket and its mDNS name.
 
 A VJ or show-control tool that speaks OSCQuery (Vidvox's proposal,
-https://github.com/Vidvox/OSCQueryProposal: VDMX, Chataigne, ossia score, TouchDesigner
-components, ...) asks this server what sonify understands, builds its own sliders and toggles from
-the answer, and then sends plain OSC over UDP to the control server
-(:mod:`sonify.control.osc_server`). This server only describes; it never changes anything.
+https://github.com/Vidvox/OSCQueryProposal: VDMX, Chataigne, ossia score, TouchOSC, Open Stage
+Control, TouchDesigner components, ...) finds sonify on the network (``_oscjson._tcp``, see
+:mod:`sonify.control.announce`), asks this server what sonify understands, builds its own
+sliders and toggles from the answer, follows the values it LISTENs to over this server's
+WebSocket (:mod:`sonify.control.oscquery_ws`), and sends plain OSC over UDP to the control
+server (:mod:`sonify.control.osc_server`) to change things. This server only describes; it
+never changes anything. The tree itself is :mod:`sonify.control.oscquery_tree`.
 
 **HTTP.** ``GET /`` answers the whole tree; ``GET /sonify/tempo`` one node with everything under
 it; ``GET /sonify/tempo?VALUE`` one attribute, as ``{"VALUE": [120.0]}``; ``GET /?HOST_INFO``
-the server's name, the OSC port and transport and the optional attributes it serves. All JSON
-(``Content-Type: application/json``), ``HEAD`` as ``GET`` without the body. Errors: 404 for a
-path that is not in the tree, 400 for an attribute this server does not know (``?LISTEN`` too:
-no WebSocket streaming here), 204 for a known attribute the node lacks (``?VALUE`` of
-``/sonify/panic``), 405 for anything but GET/HEAD, 500 with ``{"error": 500, "message": ...}``
-when building the tree failed (a snapshot callback raised): the failure is logged at most once
-every ``LOG_INTERVAL_S`` seconds and the server keeps serving.
+the server's name, the OSC port and transport and the optional attributes it serves (LISTEN
+among them). All JSON (``Content-Type: application/json``), ``HEAD`` as ``GET`` without the
+body. Errors: 404 for a path that is not in the tree, 400 for an attribute this server does not
+know (``?LISTEN`` too: LISTEN is a WebSocket command), 204 for a known attribute the node lacks
+(``?VALUE`` of ``/sonify/panic``), 405 for anything but GET/HEAD, 500 with ``{"error": 500,
+"message": ...}`` when building the tree failed (a snapshot callback raised): the failure is
+logged at most once every ``LOG_INTERVAL_S`` seconds and the server keeps serving.
 
-**The tree.** :class:`SonifyTree` builds it on every request from the static ``ADDRESS_SPACE`` of
-the OSC control server and snapshot callbacks (scenes, params with their current values, voices
-with their mute state, the runtime's ``state()`` and, when features are streamed, their latest
-values), so values and the set of params and voices follow the running scene. Attributes per
-node: ``FULL_PATH``, ``CONTENTS`` (containers), ``TYPE``, ``ACCESS`` (0 none, 1 read, 2 write,
-3 both), ``VALUE`` (a list, one item per type tag), ``RANGE`` (a list of ``{"MIN", "MAX"}`` or
-``{"VALS"}``, one per type tag) and ``DESCRIPTION``.
+**WebSocket.** A ``GET`` with ``Upgrade: websocket`` on the same port opens a WebSocket
+(``ws://127.0.0.1:9001/``) for ``{"COMMAND": "LISTEN", "DATA": "/sonify/tempo"}`` and
+``"IGNORE"``; the values of listened nodes come back as binary OSC messages (see
+:mod:`sonify.control.oscquery_ws`). It passes the same checks as HTTP (allow list, Host
+header) and one more: a browser's ``Origin`` must name this machine (loopback, or bound
+elsewhere the bound host or this machine's names), as any web page may open a WebSocket to
+127.0.0.1; tools that are not browsers send no Origin.
 
-Switches (``/sonify/mute/<voice>``, ``/sonify/freeze``) are typed ``"T"``, OSCQuery's boolean:
-Chataigne, VDMX, ossia and VRChat-style tools make a toggle of ``T``/``F`` but an integer
-slider or number box of ``"i"``, and the control server takes the ``T``/``F`` they then send
-(as well as 0/1). ``/sonify/panic`` has no ``TYPE`` (it takes no argument, the proposal's way to
-say so) and ACCESS 2; ``/sonify/status`` has no ``TYPE`` and ACCESS 0, its reply is described.
-
-Not done: mDNS/zeroconf advertisement (``_oscjson._tcp``) and the optional WebSocket
-``LISTEN``/``PATH_CHANGED`` streaming; clients are given the host and port by hand.
+**Announcement.** With ``announce=True`` the server is announced over mDNS while it runs
+(``_oscjson._tcp`` on this port, ``_osc._udp`` on the OSC port), on the interfaces it is bound
+to, and withdrawn at ``stop()``.
 
 The HTTP server binds 127.0.0.1 unless another host is passed explicitly (the runtime passes the
 control server's host: OSCQuery is reachable wherever OSC control is). **Host check**: a request
@@ -49,20 +44,36 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import socket
 import socketserver
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sonify.commands import TEMPO_RANGE_BPM, Freeze, Mute, Panic, SetParam, SetScene, SetTempo
-from sonify.control.osc_server import ADDRESS_SPACE, PREFIX, ControlServerError
-from sonify.features.registry import MOOD_LABELS, SCALARS
-from sonify.util.net import host_header_allowed, is_allowed, is_loopback, parse_allow
+from sonify.control.announce import Announcer
+from sonify.control.osc_server import ControlServerError
+from sonify.control.oscquery_tree import (
+    NO_VALUE,
+    READ_ONLY,
+    READ_WRITE,
+    SWITCH_TYPE,
+    WRITE_ONLY,
+    Node,
+    SonifyTree,
+    find_node,
+)
+from sonify.control.oscquery_ws import PUSH_INTERVAL_S, ListenHub, wants_websocket
+from sonify.util.net import (
+    host_header_allowed,
+    host_header_name,
+    is_allowed,
+    is_loopback,
+    own_host_names,
+    parse_allow,
+)
 from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from sonify.util.ratelimit import RateLimitedLog
 
@@ -71,196 +82,20 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 9001  # TCP; the OSC control port (UDP 9000) + 1, as nothing standard is given
 LOG_INTERVAL_S = RATE_LIMIT_S
 REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request cannot hold its thread for longer
-SWITCH_TYPE = "T"  # OSCQuery's boolean; see the module docstring for why not "i"
 
 # Optional attributes (the proposal's EXTENSIONS), and whether this server serves them.
 EXTENSIONS: dict[str, bool] = {
     "ACCESS": True, "VALUE": True, "RANGE": True, "DESCRIPTION": True,
     "TAGS": False, "EXTENDED_TYPE": False, "UNIT": False, "CRITICAL": False, "CLIPMODE": False,
-    "OVERLOADS": False, "HTML": False, "LISTEN": False, "PATH_CHANGED": False,
+    "OVERLOADS": False, "HTML": False, "LISTEN": True, "PATH_CHANGED": False,
     "PATH_RENAMED": False, "PATH_ADDED": False, "PATH_REMOVED": False,
 }
 # What ``?ATTRIBUTE`` may ask for: the required attributes and the served extensions.
 ATTRIBUTES: tuple[str, ...] = ("FULL_PATH", "CONTENTS", "TYPE", "ACCESS", "VALUE", "RANGE",
                                "DESCRIPTION")
 
-NO_VALUE, READ_ONLY, WRITE_ONLY, READ_WRITE = 0, 1, 2, 3
-
-Node = dict[str, Any]
-
-
-# -- the tree ----------------------------------------------------------------------------------
-
-def _number(value: object) -> float | None:
-    """A JSON-safe float: NaN and infinities (not JSON) become null."""
-    number = float(value)  # type: ignore[arg-type]
-    return number if math.isfinite(number) else None
-
-
-def _container(path: str, description: str = "") -> Node:
-    node: Node = {"FULL_PATH": path, "ACCESS": NO_VALUE, "CONTENTS": {}}
-    if description:
-        node["DESCRIPTION"] = description
-    return node
-
-
-def _insert(root: Node, node: Node) -> None:
-    """Put ``node`` at its FULL_PATH, creating the containers on the way."""
-    parts = [p for p in node["FULL_PATH"].split("/") if p]
-    parent = root
-    for depth, name in enumerate(parts[:-1], start=1):
-        contents = parent.setdefault("CONTENTS", {})
-        if name not in contents:
-            contents[name] = _container("/" + "/".join(parts[:depth]))
-        parent = contents[name]
-    contents = parent.setdefault("CONTENTS", {})
-    existing = contents.get(parts[-1])
-    if existing is not None and existing.get("CONTENTS"):  # keep what is already below
-        below = node.setdefault("CONTENTS", {})
-        for name, child in existing["CONTENTS"].items():
-            below.setdefault(name, child)
-    contents[parts[-1]] = node
-
-
-class SonifyTree:
-    """Builds the OSCQuery tree of sonify's control address space; call it for a fresh one.
-
-    Each call asks every callback once, on the calling (HTTP) thread, so they should hand over
-    cheap, thread-safe snapshots:
-
-    - ``state()``: the runtime's state dict; ``scene``, ``tempo_bpm``, ``frozen`` and ``mood``
-      are read (a missing key leaves that VALUE out);
-    - ``scenes()``: the scene names ``/sonify/scene`` accepts;
-    - ``params()``: ``{name: (lo, hi, current value)}``, one ``/sonify/param/<name>`` each;
-    - ``voices()``: ``{voice: muted}``, one ``/sonify/mute/<voice>`` each;
-    - ``features()`` (optional): ``{name: value}`` as last streamed, 0..1; given, the tree also
-      describes the read-only ``<feature_prefix>/feature/<name>`` stream (every scalar of the
-      feature registry, plus ``mood``). Leave it out when features are not streamed.
-    """
-
-    def __init__(
-        self,
-        *,
-        state: Callable[[], Mapping[str, object]],
-        scenes: Callable[[], Collection[str]],
-        params: Callable[[], Mapping[str, tuple[float, float, float]]],
-        voices: Callable[[], Mapping[str, bool]],
-        features: Callable[[], Mapping[str, float]] | None = None,
-        feature_prefix: str = PREFIX,
-        osc_port: int | None = None,
-    ) -> None:
-        self._state = state
-        self._scenes = scenes
-        self._params = params
-        self._voices = voices
-        self._features = features
-        self.feature_prefix = feature_prefix.rstrip("/")
-        self.osc_port = osc_port
-
-    def __call__(self) -> Node:
-        state = self._state()
-        where = f" on UDP port {self.osc_port}" if self.osc_port else ""
-        root = _container("/", f"sonify: camera frames into music. Control it with OSC{where}; "
-                               f"this tree is read-only")
-        _insert(root, _container(PREFIX, "sonify's controls"))
-        for entry in ADDRESS_SPACE:
-            path: str = entry["path"]
-            if "/{" in path:  # a family of addresses: a container of one node per name
-                container = _container(path[:path.index("/{")], entry["description"])
-                _insert(root, container)
-                for node in self._family(entry, container["FULL_PATH"]):
-                    _insert(root, node)
-            else:
-                _insert(root, self._method(entry, state))
-        if self._features is not None:
-            self._add_features(root, state)
-        return root
-
-    def _method(self, entry: Mapping[str, Any], state: Mapping[str, object]) -> Node:
-        command = entry.get("command")
-        node: Node = {"FULL_PATH": entry["path"], "DESCRIPTION": entry["description"]}
-        if command == SetScene.kind:
-            node.update(TYPE="s", ACCESS=READ_WRITE,
-                        RANGE=[{"VALS": sorted(str(s) for s in self._scenes())}])
-            if "scene" in state:
-                node["VALUE"] = [str(state["scene"])]
-        elif command == SetTempo.kind:
-            lo, hi = TEMPO_RANGE_BPM
-            node.update(TYPE="f", ACCESS=READ_WRITE, RANGE=[{"MIN": lo, "MAX": hi}])
-            if "tempo_bpm" in state:
-                node["VALUE"] = [_number(state["tempo_bpm"])]
-        elif command == Freeze.kind:
-            node.update(TYPE=SWITCH_TYPE, ACCESS=READ_WRITE, RANGE=[{"MIN": 0, "MAX": 1}])
-            if "frozen" in state:
-                node["VALUE"] = [bool(state["frozen"])]
-        elif command == Panic.kind:
-            node["ACCESS"] = WRITE_ONLY  # a bang: no argument, so no TYPE (see the docstring)
-        elif command is None:  # /sonify/status: a request for a reply, no value of its own
-            node["ACCESS"] = NO_VALUE
-            reply = entry.get("reply")
-            if reply:
-                node["DESCRIPTION"] += (f" (reply type tags {reply['types']!r}: "
-                                        f"{', '.join(reply['args'])})")
-        else:  # an address added to ADDRESS_SPACE later: described, value unknown here
-            node["ACCESS"] = WRITE_ONLY
-            if entry.get("types"):
-                node["TYPE"] = entry["types"]
-            if isinstance(entry.get("range"), tuple) and len(entry["range"]) == 2:
-                node["RANGE"] = [{"MIN": entry["range"][0], "MAX": entry["range"][1]}]
-        return node
-
-    def _family(self, entry: Mapping[str, Any], base: str) -> list[Node]:
-        command = entry.get("command")
-        nodes: list[Node] = []
-        if command == SetParam.kind:
-            for name, (lo, hi, value) in sorted(self._params().items()):
-                nodes.append({"FULL_PATH": f"{base}/{name}", "TYPE": "f", "ACCESS": READ_WRITE,
-                              "RANGE": [{"MIN": _number(lo), "MAX": _number(hi)}],
-                              "VALUE": [_number(value)],
-                              "DESCRIPTION": f"scene parameter {name}"})
-        elif command == Mute.kind:
-            for voice, muted in sorted(self._voices().items()):
-                nodes.append({"FULL_PATH": f"{base}/{voice}", "TYPE": SWITCH_TYPE,
-                              "ACCESS": READ_WRITE, "RANGE": [{"MIN": 0, "MAX": 1}],
-                              "VALUE": [bool(muted)],
-                              "DESCRIPTION": f"true (or 1) mutes voice {voice}, false (0) "
-                                             f"unmutes it"})
-        return nodes
-
-    def _add_features(self, root: Node, state: Mapping[str, object]) -> None:
-        assert self._features is not None
-        values = self._features()
-        base = f"{self.feature_prefix}/feature"
-        _insert(root, _container(base, "the feature stream: what the camera sees, sent to the "
-                                       "OSC targets as floats 0..1 (read-only here)"))
-        described = {spec.name: spec.description + (
-            f" (streamed as count / {spec.span[1]:g}, at most 1)" if spec.hi is None else "")
-            for spec in SCALARS}
-        names = list(described) + sorted(n for n in values if n not in described)
-        for name in names:
-            node: Node = {"FULL_PATH": f"{base}/{name}", "TYPE": "f", "ACCESS": READ_ONLY,
-                          "RANGE": [{"MIN": 0.0, "MAX": 1.0}],
-                          "DESCRIPTION": described.get(name, f"feature {name}")}
-            if name in values:
-                node["VALUE"] = [_number(values[name])]
-            _insert(root, node)
-        mood: Node = {"FULL_PATH": f"{base}/mood", "TYPE": "s", "ACCESS": READ_ONLY,
-                      "RANGE": [{"VALS": list(MOOD_LABELS)}],
-                      "DESCRIPTION": "the mood label of the picture"}
-        if "mood" in state:
-            mood["VALUE"] = [str(state["mood"])]
-        _insert(root, mood)
-
-
-def find_node(root: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
-    """The node at ``path`` ("/" is the root), or None."""
-    node = root
-    for name in (p for p in path.split("/") if p):
-        contents = node.get("CONTENTS")
-        if not isinstance(contents, Mapping) or name not in contents:
-            return None
-        node = contents[name]
-    return node
+__all__ = ["ATTRIBUTES", "DEFAULT_PORT", "EXTENSIONS", "NO_VALUE", "READ_ONLY", "READ_WRITE",
+           "SWITCH_TYPE", "WRITE_ONLY", "Node", "OscQueryServer", "SonifyTree", "find_node"]
 
 
 # -- the HTTP server ---------------------------------------------------------------------------
@@ -289,7 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = REQUEST_TIMEOUT_S
 
     def do_GET(self) -> None:
-        self._answer()
+        if wants_websocket(self.headers):
+            self._websocket()
+        else:
+            self._answer()
 
     def do_HEAD(self) -> None:
         self._answer()
@@ -306,22 +144,37 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refused(self) -> bool:
         """Answers 403 and returns True for a client or Host header this server does not serve."""
+        refusal = self._refusal()
+        if refusal is not None:
+            self._send_json(HTTPStatus.FORBIDDEN, {"error": 403, "message": refusal})
+        return refusal is not None
+
+    def _refusal(self, websocket: bool = False) -> str | None:
+        """Why this request is refused (logged, rate-limited), or None when it is served."""
         owner = self.server.owner
         client = str(self.client_address[0])
         if not is_allowed(client, owner.allow):
             owner.log.warning("not_allowed", "OSCQuery: refusing %s, not in the allow list", client)
-            self._send_json(HTTPStatus.FORBIDDEN, {"error": 403, "message":
-                                                   f"{client} is not in the allow list"})
-            return True
+            return f"{client} is not in the allow list"
         host = self.headers.get("Host")
         if not host_header_allowed(host, owner.host, owner.host_names):
             owner.log.warning("host", "OSCQuery: refusing a request for host %r from %s (not "
                               "this server's name: DNS rebinding?)", (host or "")[:80], client)
-            self._send_json(HTTPStatus.FORBIDDEN, {
-                "error": 403, "message": f"this server does not answer to the host name "
-                                         f"{(host or '')[:80]!r}; use its address"})
-            return True
-        return False
+            return (f"this server does not answer to the host name {(host or '')[:80]!r}; use "
+                    f"its address")
+        origin = self.headers.get("Origin")
+        if websocket and origin is not None and not owner.origin_allowed(origin):
+            owner.log.warning("origin", "OSCQuery: refusing a WebSocket from a web page at %r "
+                              "(%s): not this machine", origin[:80], client)
+            return f"WebSockets from pages at {origin[:80]!r} are not accepted"
+        return None
+
+    def _websocket(self) -> None:
+        """Upgrade to the LISTEN WebSocket and serve it on this thread until it closes (a
+        refusal is answered in the WebSocket's HTTP/1.1, which its clients insist on)."""
+        self.close_connection = True
+        self.server.owner.hub.serve(self.connection, str(self.client_address[0]), self.path,
+                                    self.headers.items(), refusal=self._refusal(websocket=True))
 
     def _answer(self) -> None:
         if self._refused():
@@ -353,7 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(HTTPStatus.BAD_REQUEST, {
                     "error": 400,
                     "message": f"unknown attribute {attribute[:80]!r}; this server answers "
-                               f"{', '.join(ATTRIBUTES)}, and HOST_INFO at /"})
+                               f"{', '.join(ATTRIBUTES)}, and HOST_INFO at / (LISTEN is a "
+                               f"command on its WebSocket)"})
                 return
         except Exception as exc:  # a snapshot callback failed: answer, log, keep serving
             owner.count_failure()
@@ -419,7 +273,9 @@ class OscQueryServer:
     clients know where to send OSC. ``host`` is 127.0.0.1 unless given: pass "0.0.0.0" (or a
     LAN address) to let other machines read the tree. ``allow`` (IP addresses or CIDR networks,
     as for the control server) limits who may; ``host_names`` are extra names the ``Host``
-    header may give beyond the defaults (see the module docstring).
+    header may give beyond the defaults (see the module docstring). The LISTEN WebSocket is
+    served on the same port; ``announce`` announces the server over mDNS while it runs (the
+    runtime turns it on; tests of the HTTP tree leave it off).
     """
 
     def __init__(
@@ -433,6 +289,8 @@ class OscQueryServer:
         osc_ip: str | None = None,
         allow: Sequence[str] | None = None,
         host_names: Sequence[str] = (),
+        announce: bool = False,
+        push_interval_s: float = PUSH_INTERVAL_S,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"OSCQuery port {port} is outside 0..65535")
@@ -451,6 +309,10 @@ class OscQueryServer:
         self.osc_ip = osc_ip
         self.name = name
         self.log = RateLimitedLog(logger, LOG_INTERVAL_S)
+        self.hub = ListenHub(tree, log=self.log, on_failure=self.count_failure,
+                             interval_s=push_interval_s)
+        self.announce = announce
+        self.announcer: Announcer | None = None
         self._lock = threading.Lock()
         self._failures = 0
         self._httpd: _HTTPServer | None = None
@@ -480,6 +342,20 @@ class OscQueryServer:
         with self._lock:
             self._failures += 1
 
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether a browser page at ``origin`` (``http://host:port``) may open the WebSocket:
+        a page on this machine (a loopback name, or bound elsewhere the bound host or this
+        machine's names), never any other page (see the module docstring)."""
+        host = host_header_name(urlsplit(origin).netloc) if "://" in origin else ""
+        if not host:  # "null" (a file:// page, a sandboxed frame) or garbage
+            return False
+        if is_loopback(host):
+            return True
+        if is_loopback(self.host):
+            return False
+        names = own_host_names() | {host_header_name(self.host)}
+        return host in names | {n.lower().rstrip(".") for n in self.host_names}
+
     def host_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"NAME": self.name, "EXTENSIONS": dict(EXTENSIONS),
                                 "OSC_PORT": self.osc_port, "OSC_TRANSPORT": "UDP"}
@@ -501,12 +377,18 @@ class OscQueryServer:
         except OSError as exc:
             raise ControlServerError(
                 f"OSCQuery: cannot listen on {self.host}:{self._port} (TCP): {exc}; is another "
-                f"program using it? Pick another OSCQuery port (0 picks a free one)") from None
+                f"program (another sonify?) using it? Pick another port with --oscquery-port N "
+                f"or [control] oscquery_port (0 turns OSCQuery off)") from None
         self._httpd = httpd
         self._port = httpd.server_address[1]
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name=f"oscquery:{self._port}", daemon=True)
         self._thread.start()
+        self.hub.start()
+        if self.announce:
+            self.announcer = Announcer(host=self.host, oscquery_port=self._port,
+                                       osc_port=self.osc_port)
+            self.announcer.start()
         if is_loopback(self.host):
             logger.info("OSCQuery at %s (OSC control on UDP port %d)", self.url, self.osc_port)
         else:
@@ -518,6 +400,10 @@ class OscQueryServer:
         httpd, thread = self._httpd, self._thread
         if httpd is None or thread is None:
             return
+        if self.announcer is not None:
+            self.announcer.stop()  # withdrawn first: no client is sent to a closing server
+            self.announcer = None
+        self.hub.stop(timeout_s)
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout_s)

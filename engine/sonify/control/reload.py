@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sonify.commands import Command, Reload
+from sonify.util.notice import NOTICE
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,6 @@ class SceneReloader:
             return False
         self.reloads += 1
         self.last_error = ""
-        logger.info("scene reload: %s is valid; it applies at the next bar", path)
+        logger.log(NOTICE, "scene reload: %s is valid; it applies at the next bar", path)
         self._command(Reload(scene, path))
         return True

@@ -89,6 +89,28 @@ def downscale(image: np.ndarray, width: int) -> np.ndarray:
     return image
 
 
+_kernels_ready = False  # an Analyzer was made in this process: the kernels are loaded
+
+
+def kernels_need_compiling() -> bool:
+    """Whether the first analysis will compile the kernels (seconds of work): numba's cache
+    holds none for this version of ``kernels.py`` (the first start, after an update, or a
+    cache that cannot be written). False once they are loaded in this process, and when
+    numba's cache cannot be inspected (say nothing rather than something untrue)."""
+    if _kernels_ready:
+        return False
+    from numba.core.dispatcher import Dispatcher
+
+    for obj in vars(kernels).values():
+        if isinstance(obj, Dispatcher):
+            try:  # the index numba itself checks: absent or stale (source changed) -> {}
+                if not obj._cache._cache_file._load_index():  # type: ignore[attr-defined]
+                    return True
+            except Exception:
+                return False
+    return False
+
+
 class Analyzer:
     """Turns Frames into Features. Not thread-safe: one analyzer per stream of frames."""
 
@@ -112,6 +134,8 @@ class Analyzer:
         self._prev: np.ndarray | None = None
         self._prev_hists: tuple[np.ndarray, np.ndarray] | None = None
         kernels.warmup()
+        global _kernels_ready
+        _kernels_ready = True
 
     def reset(self) -> None:
         """Forget the previous frame (after a source switch or a camera gap)."""

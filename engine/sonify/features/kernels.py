@@ -1,5 +1,7 @@
 """numba kernels: the whole per-frame feature set in one fused pass over the picture.
 
+Size (about 500 lines): one fused kernel and its few helpers; numba compiles them together.
+
 ``reference.py`` defines every feature the plain OpenCV/NumPy way; this module computes the same
 numbers in one read of the frame (plus one of the luma it writes, for the bright points), which
 is what makes analysis cheap enough to leave the music its time.

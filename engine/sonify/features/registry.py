@@ -10,6 +10,7 @@ stream, the health page, the preview and ``sonify features`` all use.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -146,3 +147,19 @@ def fractions(values: Mapping[str, float], digits: int | None = 4) -> dict[str, 
             frac = fraction(s.name, values[s.name])
             out[s.name] = frac if digits is None else round(frac, digits)
     return out
+
+
+# -- named sources ---------------------------------------------------------------------------
+
+SOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+"""The name of an extra source (``[[source.extra]] name``): letters, digits and _, not
+starting with a digit. Scenes read its features as ``<name>:<feature>`` (``cam1:motion``);
+``param`` is taken (``param:<name>`` reads a live parameter)."""
+
+SOURCE_SEPARATOR = ":"
+
+
+def split_source(name: str) -> tuple[str | None, str]:
+    """``"cam1:motion"`` -> ``("cam1", "motion")``; ``"motion"`` -> ``(None, "motion")``."""
+    source, sep, feature = name.partition(SOURCE_SEPARATOR)
+    return (source, feature) if sep else (None, name)

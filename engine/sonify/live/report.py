@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from sonify.live.runtime import Runtime
 
 
+STATUS_COLUMNS = 80
+"""The terminal width the status line fits by default (a classic terminal)."""
+
+
 @dataclass
 class Status:
     """What the one-line status shows (and later the health page)."""
@@ -41,11 +45,24 @@ class Status:
     source: str = "-"
     outputs: list[str] = field(default_factory=list)
 
-    def line(self) -> str:
+    def line(self, columns: int | None = STATUS_COLUMNS) -> str:
+        """The one-line status for a terminal ``columns`` wide, in at most ``columns - 1``
+        characters so that it never wraps (the cursor stays on the line for the next ``\r``):
+        the full form where it fits, else a compact one (frame rate and analysis time, dispatch
+        lateness p99, notes per second, mood, scene), its scene name cut short if need be.
+        ``columns=None``: the full form, whatever its length (a log file)."""
         latency = f"{self.latency_ms:4.1f} ms" if self.latency_ms else "   - ms"
-        return (f"{self.fps:5.1f} fps | analysis {self.analysis_ms:4.1f} ms | "
+        full = (f"{self.fps:5.1f} fps | analysis {self.analysis_ms:4.1f} ms | "
                 f"lateness p99 {self.lateness_p99_ms:5.2f} ms | frame->control {latency} | "
                 f"{self.notes_per_s:4.1f} notes/s | mood {self.mood:<9} | scene {self.scene}")
+        if columns is None or len(full) < columns:
+            return full
+        head = (f"{self.fps:4.1f} fps {self.analysis_ms:4.1f} ms | p99 "
+                f"{self.lateness_p99_ms:5.2f} ms | {self.notes_per_s:4.1f} notes/s | "
+                f"{self.mood} | ")
+        room = max(columns - 1 - len(head), 0)
+        scene = self.scene if len(self.scene) <= room else self.scene[:max(room - 3, 0)] + "..."
+        return (head + scene)[:max(columns - 1, 0)]
 
 
 def problems(rt: Runtime) -> list[str]:
@@ -63,6 +80,7 @@ def problems(rt: Runtime) -> list[str]:
                      f"{': playing idle' if rt.performance.idle else ''}")
     elif cap.alive and (age is None or age >= 5.0):
         found.append("no frame for 5 s" if age is not None else "no frame yet")
+    found += rt.extras.problems()
     music_running = rt.scheduler.running
     if cap.thread is not None and not music_running:
         found.append("the dispatch thread is not running")

@@ -1,9 +1,12 @@
 """``sonify run``: the live engine's threads and lifecycle.
 
+Size (about 510 lines): the two run loops (real and virtual) and their shared start, step and
+upkeep; what they build, report and capture is in ``wiring.py``, ``report.py`` and ``capture.py``.
+
 Threads:
 - *capture* (``sonify.live.capture``) reads the source and analyses each frame; it publishes
   the latest Features and collects onsets (the scene samples the latest features when it
-  renders: sample and hold);
+  renders: sample and hold); each extra source has its own (``sonify.live.extras``);
 - *music* (the caller's thread) steps the performance core (``Performance.step``) every
   ``block_s`` over a window reaching ``lookahead_s`` ahead, polls outputs, prints the status
   line, and publishes the music's state for the other threads once per block;
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sonify.capture import Source, SourceError, open_source
+from sonify.capture import Frame, Source, SourceError, open_source
 from sonify.commands import Command, CommandQueue
 from sonify.config import Config
 from sonify.errors import RunError
@@ -38,6 +41,8 @@ from sonify.events import ControlChange, Event, OscMessage, PitchBend
 from sonify.features.analyzer import Analyzer, AnalyzerConfig, Features
 from sonify.live import report
 from sonify.live.capture import Capture
+from sonify.live.extras import ExtraSources
+from sonify.live.published import RecentNotes, page_state
 from sonify.live.report import Status, SystemdReport
 from sonify.live.wiring import (
     Service,
@@ -62,6 +67,7 @@ from sonify.performance.loop import Script, play
 from sonify.scene.player import ScenePlayer
 from sonify.timing.clock import ManualTime, RealTime, TimeSource
 from sonify.timing.scheduler import Scheduler
+from sonify.util.notice import NOTICE
 
 if TYPE_CHECKING:
     from sonify.control.midi_in import MidiControl
@@ -77,7 +83,7 @@ __all__ = ["AutoScene", "ControlFade", "Performance", "RunError", "Runtime", "St
 logger = logging.getLogger(__name__)
 
 GIL_SWITCH_S = 0.001
-PUBLISH_EVERY_S = 0.2  # how often the music thread publishes its state for the others
+PUBLISH_EVERY_S = 0.1  # how often the music thread publishes its state (the page: 10 a second)
 
 
 class Runtime:
@@ -118,7 +124,8 @@ class Runtime:
         self.source = source or open_source(
             spec, width=sc.width, height=sc.height, fps=sc.fps, loop=sc.loop, realtime=True,
             seed=sc.seed, stall_s=sc.stall_s, stale_s=sc.stale_s or None,
-            retry_initial_s=sc.retry_initial_s, retry_max_s=sc.retry_max_s)
+            retry_initial_s=sc.retry_initial_s, retry_max_s=sc.retry_max_s,
+            hold_s=sc.hold_s or None)
         self.performance.source_name = f"camera {self.source.name}"
         self.analyzer = Analyzer(AnalyzerConfig(width=config.analysis.width,
                                                 smoothing_s=dict(config.analysis.smoothing_s)))
@@ -129,6 +136,9 @@ class Runtime:
                                beat=lambda t: self.watchdog.beat("capture", t),
                                on_frame=self._on_frame, retry_initial_s=sc.retry_initial_s,
                                retry_max_s=sc.retry_max_s, strict=strict)
+        self.extras = ExtraSources(config, self.performance.sources, self._stop, strict=strict,
+                                   realtime=not isinstance(self.time, ManualTime),
+                                   beat=lambda t: None)  # the main capture beats the watchdog
         self._latencies_ms: deque[float] = deque(maxlen=240)
         self._last_features_index = -1
         self.preview = preview
@@ -158,8 +168,9 @@ class Runtime:
         # each block's events (music thread); keep them quick
         self.feature_listeners: list[Callable[[Features], None]] = []
         self.event_listeners: list[Callable[[list[Event]], None]] = []
+        self.recent_notes = RecentNotes()  # the page's piano roll, published with the state
         self._published_at = -1e9
-        self.published: dict[str, Any] = self.performance.snapshot()  # for other threads
+        self.published: dict[str, Any] = self._publish(self._published_at)  # for others
         self.performance.state_fn = self.state  # what /sonify/status replies
 
     # -- the music's state, for readers (the performance core holds it) -------------------------
@@ -211,7 +222,7 @@ class Runtime:
 
     @property
     def stopping(self) -> bool:
-        """A stop was asked for (a signal, the preview window closed, ``stop()``)."""
+        """A stop was asked for (a signal, ``stop()``)."""
         return self._stop.is_set()
 
     def stop(self) -> None:
@@ -253,8 +264,10 @@ class Runtime:
             return
         image, feats = shown
         if not preview.show(preview.draw_preview(image, feats, self.scene.name)):
-            logger.info("preview window closed: stopping")
-            self._stop.set()
+            # a window closed by mistake must not stop a show: the music plays on
+            logger.log(NOTICE, "preview window closed; the music plays on (Ctrl-C stops it)")
+            preview.close()
+            self.preview = False
 
     def run(self, duration_s: float | None = None) -> Status:
         """Play until ``duration_s`` has passed or ``stop()``; always ends cleanly: pending
@@ -267,6 +280,12 @@ class Runtime:
                 self.close_outputs()
                 raise
             logger.error("%s; playing idle and waiting for it", exc)
+        try:
+            self.extras.open()
+        except SourceError:
+            self.source.close()
+            self.close_outputs()
+            raise
         engine_log = logging.getLogger("sonify")
         engine_log.addHandler(self.recent_errors)
         self.metrics.start()
@@ -294,6 +313,7 @@ class Runtime:
                 except Exception:
                     logger.exception("stopping %s failed", service.name)
             self.source.close()
+            self.extras.close(join_s=1.0)
             self.capture.join(timeout_s=3.0)
             self.scheduler.stop(panic=True)
             self.close_outputs(end_s)
@@ -317,6 +337,7 @@ class Runtime:
                     out.note_off_sweep()
         self.scheduler.start(realtime_priority=cfg.realtime_priority)
         self.capture.start()
+        self.extras.start()
         start = self._begin_music()
         next_block = start
         wake = threading.Event()
@@ -366,10 +387,15 @@ class Runtime:
             raise ValueError(f"block_s must be > 0 and at most [music] lookahead_s "
                              f"({lookahead} s), got {block}")
         self.source.open()
+        self.extras.open()
         engine_log = logging.getLogger("sonify")
         engine_log.addHandler(self.recent_errors)
         self.metrics.start()
         hours = [0]
+
+        def analyze(frame: Frame) -> Features:  # the extra sources' frames of that time first
+            self.extras.analyze_until(frame.t, start)
+            return self.capture.analyze(frame)
 
         def after_block(now: float, events: list[Event], features: Features | None) -> None:
             self._after_step(now, events, features)
@@ -381,7 +407,7 @@ class Runtime:
         try:
             self.scheduler.panic()
             start = self._begin_music(lead_s=0.0)
-            play(iter(self.source), self.performance, clock, analyze=self.capture.analyze,
+            play(iter(self.source), self.performance, clock, analyze=analyze,
                  start_s=start, duration_s=duration_s, block_s=block, lookahead_s=lookahead,
                  script=script, stop=self._stop, after_block=after_block)
             return self._end_music()
@@ -390,6 +416,7 @@ class Runtime:
             self._stop.set()
             self.performance.stop(clock.now())
             self.source.close()
+            self.extras.close()
             self.scheduler.stop(panic=True)
             self.close_outputs()
 
@@ -427,6 +454,7 @@ class Runtime:
         """After each block, live or virtual: latency, preview, the outputs' upkeep, systemd,
         the status line and metrics, and the state published for other threads."""
         if events:
+            self.recent_notes.add(events)
             for listener in self.event_listeners:
                 listener(events)
         if features is not None and features.index != self._last_features_index:
@@ -465,9 +493,11 @@ class Runtime:
         return self.status
 
     def _publish(self, now: float) -> dict[str, Any]:
-        """The music's state as plain values, made on the music thread for the others."""
+        """The music's state as plain values, made on the music thread for the others (with
+        what the page plays from: ``sonify.live.published``)."""
         self._published_at = now
-        return self.performance.snapshot()
+        return {**self.performance.snapshot(), **page_state(self.performance),
+                "recent_notes": self.recent_notes.snapshot(now)}
 
     def state(self) -> dict[str, object]:
         """What /sonify/status, OSCQuery and the health page report (any thread): the state the
@@ -476,7 +506,7 @@ class Runtime:
         state.update({
             "fps": round(self.capture.latest.fps(), 1), "notes": self.scheduler.notes_sent,
             "lateness_p99_ms": round(self.status.lateness_p99_ms, 3),
-            "frames": self.capture.latest.frames,
+            "frames": self.capture.latest.frames, "clock_s": round(self.time.now(), 3),
             "outputs": [{"name": o.name, "connected": o.connected,
                          "dropped": o.stats.dropped, "problem": o.problem}
                         for o in self.outputs],

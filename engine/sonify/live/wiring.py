@@ -11,6 +11,7 @@ the music thread publishes (``Runtime.state()``, ``Runtime.published``) and talk
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -22,6 +23,7 @@ from sonify.outputs.base import Output
 
 if TYPE_CHECKING:
     from sonify.live.runtime import Runtime
+    from sonify.outputs.fluid import SynthChoice
     from sonify.timing.sync import ExternalTempo
 
 __all__ = ["RunError", "Service", "build_outputs", "close_outputs", "make_sync",
@@ -76,14 +78,29 @@ def build_outputs(config: Config, *,
         except MidiPortError as exc:
             if m.port:
                 raise RunError(str(exc)) from None
-            if not record:
-                record = config.record.fallback_midi_file
-            notes.append(f"no virtual MIDI port on this system ({exc}); recording instead")
+            if config.synth.enabled:  # the synth plays it: the music is not lost
+                notes.append(f"no virtual MIDI port on this system ({exc})")
+            else:
+                if not record:
+                    record = config.record.fallback_midi_file
+                notes.append(f"no virtual MIDI port on this system ({exc}); recording instead")
     for target in config.osc.targets:
         host, port = parse_host_port(target)
-        outputs.append(OscOutput([(host, port)], prefix=config.osc.prefix,
-                                 bundle_latency_s=config.osc.bundle_latency_s or None))
+        o = config.osc
+        outputs.append(OscOutput([(host, port)], prefix=o.prefix,
+                                 bundle_latency_s=o.bundle_latency_s or None,
+                                 notes=o.notes, note_offs=o.note_offs,
+                                 note_velocity=o.note_velocity, midi_as_osc=o.midi_as_osc))
         notes.append(f"OSC to {host}:{port}")
+    if config.synth.enabled:
+        try:
+            synth = _synth(config)
+        except RunError:
+            for out in outputs:
+                out.close()
+            raise
+        outputs.append(synth.output)
+        notes.append(synth.note)
     if record:
         from sonify.outputs.spool import recover_beside
 
@@ -98,6 +115,25 @@ def build_outputs(config: Config, *,
         notes.append(f"recording MIDI to {where}" + (
             " (a new numbered file if that one exists)" if "%" not in where.name else ""))
     return outputs, notes
+
+
+def _synth(config: Config) -> SynthChoice:
+    """``[synth]``: FluidSynth live, or a WAV (``sonify.outputs.fluid.open_synth``), at the
+    starting scene's loudness; RunError for a soundfont or driver asked for and not there."""
+    from sonify.limits import LOUDNESS_DEFAULT_LUFS
+    from sonify.outputs.fluid import SynthError, open_synth
+    from sonify.scene import SceneError, load_scene
+
+    try:
+        loudness = load_scene(config.scene.name).render.loudness_lufs
+    except (SceneError, OSError):  # the runtime reports it; the WAV keeps the default level
+        loudness = LOUDNESS_DEFAULT_LUFS
+    s = config.synth
+    try:
+        return open_synth(soundfont=s.soundfont, driver=s.driver, gain=s.gain,
+                          wav_file=s.wav_file, loudness_lufs=loudness)
+    except SynthError as exc:
+        raise RunError(f"synth: {exc}") from None
 
 
 def make_sync(config: Config, tempo_bpm: float) -> ExternalTempo | None:
@@ -126,13 +162,8 @@ def make_sync(config: Config, tempo_bpm: float) -> ExternalTempo | None:
 
 
 def close_outputs(outputs: list[Output], end_s: float) -> None:
-    from sonify.outputs.midifile import MidiFileRecorder
-
     for out in outputs:
-        if isinstance(out, MidiFileRecorder):
-            out.close(end_s=end_s)  # the file lasts as long as the run
-        else:
-            out.close()
+        out.close_at(end_s)  # a recording or a WAV lasts as long as the run
 
 
 def start_services(rt: Runtime) -> None:
@@ -172,9 +203,35 @@ def start_services(rt: Runtime) -> None:
         try:
             service.start()
         except (ControlServerError, OSError) as exc:
-            logger.error("%s not started: %s", service.name, exc)
+            logger.error("%s", not_started(rt.config, service, exc))
             continue
         rt.services.append(service)
+
+
+def not_started(config: Config, service: Service, exc: Exception) -> str:
+    """Why ``service`` did not start, in one line; for a server, with its address and the
+    option that moves it (a second sonify on the same machine takes the same ports)."""
+    from sonify.control.osc_server import ControlServer
+    from sonify.control.oscquery import OscQueryServer
+    from sonify.install.health import HealthServer
+
+    c, h = config.control, config.http
+    if isinstance(service, ControlServer):
+        what, proto, host, port, option = ("OSC control", "UDP", c.host, c.port,
+                                           "--control-port N ([control] port)")
+    elif isinstance(service, OscQueryServer):
+        what, proto, host, port, option = ("OSCQuery", "TCP", c.host, c.oscquery_port,
+                                           "--oscquery-port N ([control] oscquery_port)")
+    elif isinstance(service, HealthServer):
+        what, proto, host, port, option = ("the health page", "TCP", h.host, h.port,
+                                           "--http-port N ([http] port)")
+    else:
+        return f"{service.name} not started: {exc}"
+    text = str(exc)
+    taken = (getattr(exc, "errno", None) == errno.EADDRINUSE or "already in use" in text)
+    why = (f"port {port} is taken ({proto} {host}:{port}): another sonify or another program "
+           f"is using it" if taken else text)
+    return f"{what} not started: {why}; pick another port with {option}, 0 turns it off"
 
 
 def _health_server(rt: Runtime) -> Service:
@@ -193,9 +250,14 @@ def _health_server(rt: Runtime) -> Service:
 
 def _oscquery(rt: Runtime, osc_port: int) -> Service:
     from sonify.control.oscquery import OscQueryServer, SonifyTree
+    from sonify.control.oscquery_tree import osc_out_entries
     from sonify.scene.schema import available_scenes
 
     perf = rt.performance
+    o = rt.config.osc
+    sent = osc_out_entries(o.prefix or "/", notes=o.notes, note_offs=o.note_offs,
+                           int_velocity=o.note_velocity == "int",
+                           midi_as_osc=o.midi_as_osc) if o.targets else []
 
     def params() -> dict[str, tuple[float, float, float]]:  # from the published state
         values: dict[str, float] = rt.published.get("params", {})  # type: ignore[assignment]
@@ -211,7 +273,8 @@ def _oscquery(rt: Runtime, osc_port: int) -> Service:
                       params=params, voices=voices,
                       features=(lambda: {k: v for k, v in perf.streamed.items()
                                          if isinstance(v, float)}) if streaming else None,
-                      feature_prefix=rt.config.osc.prefix or "/", osc_port=osc_port)
+                      feature_prefix=rt.config.osc.prefix or "/", osc_port=osc_port,
+                      sends=lambda: sent)
     c = rt.config.control
     return OscQueryServer(tree, osc_port=osc_port, host=c.host, port=c.oscquery_port,
-                          allow=c.allow or None)
+                          allow=c.allow or None, announce=True)  # mDNS where it listens

@@ -1,6 +1,9 @@
 """Watching a MIDI system for ``sonify.midi.ports``: the JACK server going away and coming back,
 xruns, stalls, and whether something listens on a virtual port; the ALSA sequencer's device.
 
+Size (about 515 lines): most of it is the measured account below and the ctypes bindings it
+justifies; the watch classes themselves are short.
+
 What python-rtmidi and JACK do when the JACK server dies
 ========================================================
 Measured here with python-rtmidi 1.5.8 (RtMidi 6, the wheel's own libjack 1.9.22), jackd 1.9.21

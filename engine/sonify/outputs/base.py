@@ -91,6 +91,12 @@ class Output(abc.ABC):
         """Called about once a second from a maintenance thread: notice a lost peer, reconnect
         and call ``on_reconnect``. Default: nothing to watch."""
 
+    def close_at(self, end_s: float) -> None:
+        """Close at the end of a run that ended at ``end_s`` (engine seconds). An output whose
+        file lasts as long as the run (a MIDI recording, a WAV) ends it there; others just
+        close."""
+        self.close()
+
     def close(self) -> None:
         if self._closed:
             return

@@ -235,6 +235,9 @@ class MidiFileRecorder(Output):
             return f"the recording lost {self.stats.dropped} events: the disk did not keep up"
         return None
 
+    def close_at(self, end_s: float) -> None:
+        self.close(end_s=end_s)  # the file lasts as long as the run
+
     def close(self, end_s: float | None = None) -> None:
         """Finish the file (ending at ``end_s``, engine clock, if given) and stop recording.
         Never raises: a failure is logged, and ``failed``/``problem`` say it."""

@@ -1,10 +1,22 @@
 """OSC out over UDP (python-osc builds the messages; one non-blocking socket ships them).
 
 Addresses are relative to a prefix (``/sonify`` by default): ``/bass/level`` goes out as
-``/sonify/bass/level``; an address that already starts with the prefix is left as it is. With
-``midi_as_osc`` MIDI events go out too: ``<prefix>/note ch pitch vel`` (velocity 0 for a
-note-off), ``<prefix>/cc ch control value``, ``<prefix>/bend ch value`` (-8192..8191) and
-``<prefix>/program ch program``, all int32.
+``/sonify/bass/level``; an address that already starts with the prefix is left as it is.
+
+Notes, for SuperCollider, Max and Pd (``notes``, on by default: every note of every scene):
+
+- ``<prefix>/note voice(s) channel(i) pitch(i) velocity(f) duration_s(f)`` when a note starts:
+  the scene's voice name, the channel 1..16 as the scene file writes it, the MIDI pitch
+  0..127, the velocity as 0..1 (velocity / 127; ``note_velocity = "int"``: 1..127 as an
+  ``i``) and the note's length in seconds as scheduled (a receiver can play it without
+  waiting for a note-off; 0 when unknown; a scene change or a panic may end it sooner);
+- ``<prefix>/noteoff voice(s) channel(i) pitch(i)`` when it ends, only with ``note_offs``
+  (for a receiver that holds notes: a sustained synth in Max, a gate in Pd); a panic's
+  note-offs name the voice that played the note.
+
+With ``midi_as_osc`` the other MIDI events go out too: ``<prefix>/cc ch control value``,
+``<prefix>/bend ch value`` (-8192..8191) and ``<prefix>/program ch program``, all int32, the
+channel 0..15 as MIDI numbers it.
 
 With ``bundle_latency_s`` every message travels in a bundle timetagged ``event.t + latency``,
 the engine-clock time turned into wall-clock (NTP) time, so a receiver such as SuperCollider
@@ -29,7 +41,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
@@ -107,18 +119,32 @@ def full_address(address: str, prefix: str) -> str:
     return prefix + address
 
 
-def to_osc(event: Event, prefix: str = "/sonify",
-           midi_as_osc: bool = False) -> tuple[str, tuple[OscArg, ...]] | None:
-    """(address, args) an event goes out as, or None when it does not go out over OSC."""
+NOTE_VELOCITIES = ("float", "int")
+
+
+def note_args(event: NoteOn, velocity: str = "float") -> tuple[OscArg, ...]:
+    """The arguments of ``<prefix>/note``: voice, channel 1..16, pitch, velocity (0..1, or
+    1..127 with ``velocity="int"``), duration in seconds."""
+    vel: OscArg = event.velocity if velocity == "int" else round(event.velocity / 127.0, 6)
+    return (event.voice, event.channel + 1, event.pitch, vel, float(event.duration_s))
+
+
+def to_osc(event: Event, prefix: str = "/sonify", midi_as_osc: bool = False, *,
+           notes: bool = False, note_offs: bool = False,
+           velocity: str = "float") -> tuple[str, tuple[OscArg, ...]] | None:
+    """(address, args) an event goes out as, or None when it does not go out over OSC
+    (``notes``/``note_offs``/``midi_as_osc``: see the module docstring)."""
     prefix = normalize_prefix(prefix)
     if isinstance(event, OscMessage):
         return full_address(event.address, prefix), tuple(event.args)
+    if isinstance(event, NoteOn):
+        return (prefix + "/note", note_args(event, velocity)) if notes else None
+    if isinstance(event, NoteOff):
+        if notes and note_offs:
+            return prefix + "/noteoff", (event.voice, event.channel + 1, event.pitch)
+        return None
     if not midi_as_osc:
         return None
-    if isinstance(event, NoteOn):
-        return prefix + "/note", (event.channel, event.pitch, event.velocity)
-    if isinstance(event, NoteOff):
-        return prefix + "/note", (event.channel, event.pitch, 0)
     if isinstance(event, ControlChange):
         return prefix + "/cc", (event.channel, event.control, event.value)
     if isinstance(event, PitchBend):
@@ -129,10 +155,12 @@ def to_osc(event: Event, prefix: str = "/sonify",
 
 
 def encode(event: Event, prefix: str = "/sonify", *, midi_as_osc: bool = False,
+           notes: bool = False, note_offs: bool = False, velocity: str = "float",
            timetag_unix_s: float | None = None) -> bytes | None:
     """The datagram for an event: a message, or (with ``timetag_unix_s``) a bundle holding it;
     None when the event does not go out over OSC."""
-    osc = to_osc(event, prefix, midi_as_osc)
+    osc = to_osc(event, prefix, midi_as_osc, notes=notes, note_offs=note_offs,
+                 velocity=velocity)
     if osc is None:
         return None
     dgram = osc_message(*osc)
@@ -195,12 +223,15 @@ class OscOutput(Output):
     Host names are resolved here; a malformed target is an OscTargetError, but a name that does
     not resolve is not: it is retried in the background (see the module docstring) and sends
     to it count as drops meanwhile. ``resolver`` is ``resolve_target`` unless a test passes
-    another. UDP cannot tell whether anyone listens; a send the system refuses (unreachable
-    network, full buffer) is counted as a drop, never raised.
+    another. ``notes``, ``note_offs``, ``note_velocity`` and ``midi_as_osc``: what goes out
+    besides OSC messages (the module docstring). UDP cannot tell whether anyone listens; a
+    send the system refuses (unreachable network, full buffer) is counted as a drop, never
+    raised.
     """
 
     def __init__(self, targets: Sequence[OscTarget] | OscTarget, *, prefix: str = "/sonify",
                  bundle_latency_s: float | None = None, midi_as_osc: bool = False,
+                 notes: bool = True, note_offs: bool = False, note_velocity: str = "float",
                  resolver: Callable[[tuple[str, int]], ResolvedTarget] = resolve_target,
                  retry_initial_s: float = RESOLVE_RETRY_INITIAL_S,
                  retry_max_s: float = RESOLVE_RETRY_MAX_S) -> None:
@@ -212,10 +243,19 @@ class OscOutput(Output):
             raise OscTargetError("OscOutput needs at least one target (HOST:PORT)")
         if bundle_latency_s is not None and not (bundle_latency_s >= 0):
             raise ValueError(f"bundle_latency_s must be >= 0, got {bundle_latency_s}")
+        if note_velocity not in NOTE_VELOCITIES:
+            raise ValueError(f"note_velocity must be one of {', '.join(NOTE_VELOCITIES)}, "
+                             f"got {note_velocity!r}")
         parsed = [parse_target(t) for t in targets]  # type: ignore[arg-type]
         self.prefix = normalize_prefix(prefix)
         self.bundle_latency_s = bundle_latency_s
         self.midi_as_osc = midi_as_osc
+        self.notes = notes
+        self.note_offs = note_offs
+        self.note_velocity = note_velocity
+        # (channel, pitch) -> the voice of the last note there (at most 16 x 128 entries): a
+        # panic's note-offs, which the scheduler sends without a voice, name it
+        self._voices: dict[tuple[int, int], str] = {}
         self.name = "osc:" + ",".join(f"{h}:{p}" for h, p in parsed)
         # engine clock -> wall clock; read at each bundle so wall-clock adjustments follow
         self.wall_offset: Callable[[], float] = wall_clock_offset_s
@@ -294,21 +334,33 @@ class OscOutput(Output):
     def wants(self, event: Event) -> bool:
         if isinstance(event, OscMessage):
             return True
-        return self.midi_as_osc and isinstance(
-            event, (NoteOn, NoteOff, ControlChange, PitchBend, ProgramChange))
+        if isinstance(event, NoteOn):
+            return self.notes
+        if isinstance(event, NoteOff):
+            return self.notes and self.note_offs
+        return self.midi_as_osc and isinstance(event, (ControlChange, PitchBend, ProgramChange))
 
     def encode(self, event: Event) -> bytes | None:
         timetag = None
         if self.bundle_latency_s is not None:
             timetag = event.t + self.bundle_latency_s + self.wall_offset()
-        return encode(event, self.prefix, midi_as_osc=self.midi_as_osc, timetag_unix_s=timetag)
+        return encode(event, self.prefix, midi_as_osc=self.midi_as_osc, notes=self.notes,
+                      note_offs=self.note_offs, velocity=self.note_velocity,
+                      timetag_unix_s=timetag)
 
     def _send(self, event: Event) -> None:
+        if isinstance(event, NoteOn):
+            self._voices[(event.channel, event.pitch)] = event.voice
+        elif isinstance(event, NoteOff):
+            voice = self._voices.pop((event.channel, event.pitch), event.voice)
+            if not event.voice and voice:
+                event = replace(event, voice=voice)
         dgram = self.encode(event)
         if dgram is not None:
             self._ship(dgram)
 
     def _panic(self) -> None:
+        self._voices.clear()
         self._ship(osc_message(self.prefix + "/panic"))
 
     def _ship(self, dgram: bytes) -> None:

@@ -1,5 +1,8 @@
 """A recording in progress, on disk: what a crash, a kill or a power cut leaves is a MIDI file.
 
+Size (about 510 lines): writing, committing and recovering the spool are one on-disk format;
+kept together so the format's invariants are read in one place.
+
 While ``recordings/piece.mid`` is recorded, its music goes into a spool beside it::
 
     recordings/.piece.mid.rec/

@@ -424,6 +424,9 @@ class WavRenderer(Output):
             self.start_s = event.t
         self.events.append(event)
 
+    def close_at(self, end_s: float) -> None:
+        self.close(end_s=end_s)  # the file lasts as long as the run
+
     def close(self, end_s: float | None = None) -> None:
         """Render and write the file (ending at ``end_s``, engine clock, if given), then stop
         collecting. Like every output it does not raise: a failure is logged; call ``save()``

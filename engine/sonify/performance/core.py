@@ -1,5 +1,9 @@
 """The performance core: everything that decides the music over time, on any clock.
 
+Size (about 545 lines): the one loop body and the command dispatch it applies between blocks
+share the performance's state (pending switch, fades, idle, hours); the parts that stand alone
+are in ``parts.py``, ``driver.py``, ``form.py`` and ``sources.py``.
+
 ``Performance.step(now, features, onsets)`` is the one loop body. Live (``sonify run``: the real
 clock, a capture thread), soak tests (a manual or scaled clock) and ``sonify render`` (a file
 source, a manual clock) all call it once per block, so what plays live renders note for note.
@@ -28,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +61,7 @@ from sonify.events import ControlChange, Event, Note, OscMessage, PitchBend
 from sonify.features.analyzer import Features
 from sonify.performance.driver import SceneDriver
 from sonify.performance.form import Form
+from sonify.performance.sources import SourceFeatures
 from sonify.scene.player import ScenePlayer
 from sonify.scene.schema import Scene, load_scene, resolve_scene
 from sonify.timing.scheduler import Scheduler
@@ -69,6 +74,7 @@ if TYPE_CHECKING:
 from sonify.performance.parts import (  # re-exported: the live runtime and tests know them here
     AutoScene,
     ControlFade,
+    FeatureStream,
     feature_fractions,
     feature_messages,
     neutral_features,
@@ -87,6 +93,7 @@ class _Pending:
     beat: float
     why: str
     path: Path | None
+    params: dict[str, float] = field(default_factory=dict)  # set when the scene starts
 
 
 class Performance:
@@ -133,7 +140,7 @@ class Performance:
         self.auto: AutoScene | None = AutoScene(config.auto) if config.auto.enabled else None
         self._scene_since = 0.0
         self.scene_changes: list[tuple[float, float, str, str]] = []  # at_s, beat, name, why
-        self.streamed: dict[str, object] = {}  # the feature values last streamed (OSCQuery)
+        self._stream = FeatureStream(config.osc.stream_changes_only)
         self.driver: SceneDriver | None = None
         self.features: Features | None = None  # the latest features the music used
         self.source_name = "the source"
@@ -143,6 +150,8 @@ class Performance:
         self._next_gate = -math.inf
         self.state_fn: Callable[[], dict[str, Any]] = self.snapshot  # a status reply's content
         self.stop_requested = False  # a Stop command came: the loop driving this ends
+        # extra sources' features (``[[source.extra]]``), read by scenes as "cam1:motion"
+        self.sources = SourceFeatures(x.name for x in config.source.extra)
         self._publish()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -163,12 +172,22 @@ class Performance:
             self.driver.stop(end_s)
 
     @property
+    def streamed(self) -> dict[str, object]:
+        """The feature values last streamed (every scalar 0..1, and the mood label): OSCQuery."""
+        return self._stream.latest
+
+    @property
     def idle(self) -> bool:
         return self._idle is not None
 
     @property
     def pending_scene(self) -> str | None:
         return self._pending.scene.name if self._pending is not None else None
+
+    @property
+    def pending_beat(self) -> float | None:
+        """The beat a pending scene change comes in at (the page shows its bar)."""
+        return self._pending.beat if self._pending is not None else None
 
     def tempo_bpm(self) -> float:
         driver = self.driver
@@ -179,8 +198,15 @@ class Performance:
     def command(self, cmd: Command) -> None:
         """The one door for control input, applied at the next step (coalesced and
         rate-limited: see ``sonify.commands``). A command that is not valid (its type or a
-        range: ``sonify.commands.check``) raises ``CommandError`` here, to its sender."""
+        range: ``sonify.commands.check``) raises ``CommandError`` here, to its sender.
+
+        A scene request also makes the parameters of that scene known at once
+        (``params_snapshot``), so that a control door lets ``/sonify/param/<name>`` for it
+        through right after ``/sonify/scene``: it is kept for the scene and set when it starts.
+        """
         self.commands.put(check(cmd))
+        if isinstance(cmd, SetScene):
+            self._announce(cmd.name)
 
     # -- the block --------------------------------------------------------------------------
 
@@ -198,9 +224,13 @@ class Performance:
             features, onset_list = self._idle_step(features, onset_list, lost, now)
         if self.frozen is not None:  # hold the picture: no new features, no onsets
             features, onset_list = self.frozen, []
-        self.features = features
         if self.auto is not None and features is not None and self._pending is None:
             self._auto_scene(features.mood, now)
+        # the extra sources' features the scene (and the one it changes to) reads: "cam1:motion"
+        pending = self._pending.scene if self._pending is not None else None
+        features = self.sources.merge(features, self.sources.wanted(self.scene, pending),
+                                      hold=self.frozen is not None)
+        self.features = features
         onset_list = self._due_switch(features, onset_list, now + lookahead_s)
         events = self._render(features, onset_list, now + lookahead_s, now + block_s)
         if self.form is not None and self.form.new_section(arrived, now):
@@ -209,9 +239,7 @@ class Performance:
         if stream_hz > 0 and features is not None and now >= self._next_stream:
             # stamped one block ahead, like the controls: stamped "now" it would count the
             # time this block takes as lateness
-            messages = feature_messages(features, now + block_s)
-            self.streamed = {m.address.rsplit("/", 1)[1]: m.args[0] for m in messages}
-            self.scheduler.schedule(messages)
+            self.scheduler.schedule(self._stream.messages(features, now + block_s))
             self._next_stream = max(self._next_stream + 1.0 / stream_hz, now)
         if self.gate is not None and now >= self._next_gate:
             self._hours(now)
@@ -367,9 +395,8 @@ class Performance:
                 (self.muted.add if muted else self.muted.discard)(voice)
             case Freeze(on):
                 self.frozen = self.features if on else None
-            case SetParam(name, value):
-                kept = self.player.set_param(name, value)
-                logger.debug("param %s = %g", name, kept)
+            case SetParam():
+                self._set_param(cmd)
             case SetMaster(level):  # the ranges were checked at the door (commands.check)
                 self.master = level
             case Transpose(semitones):
@@ -393,6 +420,26 @@ class Performance:
                 if extra is None:
                     raise ValueError(f"unknown command {name!r}")
                 extra(arg)
+
+    def _set_param(self, cmd: SetParam) -> None:
+        """Set a parameter of the playing scene; one that the scene about to play has (a change
+        waiting for its beat, bar or phrase) is kept for it too and set when it starts (so
+        ``/sonify/scene X`` then ``/sonify/param/p`` right after sets X's ``p``). KeyError,
+        naming the parameters there are, when neither has it."""
+        pending = self._pending
+        coming = pending.scene.params.get(cmd.name) if pending is not None else None
+        spec = self.scene.params.get(cmd.name)
+        if coming is not None and pending is not None:
+            value = min(coming.max, max(coming.min, cmd.scaled(coming.min, coming.max)))
+            pending.params[cmd.name] = value
+            logger.debug("param %s = %g kept for scene %s", cmd.name, value, pending.scene.name)
+            if spec is None:
+                return
+        if spec is None:
+            self.player.set_param(cmd.name, cmd.value)  # raises, naming the parameters
+            return
+        kept = self.player.set_param(cmd.name, cmd.scaled(spec.min, spec.max))
+        logger.debug("param %s = %g", cmd.name, kept)
 
     # -- scene changes --------------------------------------------------------------------------
 
@@ -438,11 +485,12 @@ class Performance:
         self._render(features, onsets, at_s, min(at_s, driver.controls_to))
         self._pending = None
         self._switch_scene(pending.scene, at_s, immediate=False, why=pending.why,
-                           path=pending.path)
+                           path=pending.path, params=pending.params)
         return []
 
     def _switch_scene(self, scene: Scene, at_s: float, *, immediate: bool, why: str,
-                      path: Path | None = None) -> None:
+                      path: Path | None = None, params: dict[str, float] | None = None
+                      ) -> None:
         assert self.driver is not None
         old = self.player
         if self.config.scene.panic_on_change:
@@ -458,6 +506,8 @@ class Performance:
         for name, value in old.params.items():  # a reload keeps what the performer set
             if name in scene.params:
                 self.player.set_param(name, value)
+        for name, value in (params or {}).items():  # sent for this scene while it was coming
+            self.player.set_param(name, value)
         self.scene_path = path
         if self.config.scene.crossfade_s > 0:
             self._fade = ControlFade(at_s, self.config.scene.crossfade_s,
@@ -475,6 +525,17 @@ class Performance:
         self.voices_snapshot: frozenset[str] = frozenset(v.name for v in self.scene.voices)
         self.params_snapshot: dict[str, tuple[float, float]] = {
             name: (p.min, p.max) for name, p in self.scene.params.items()}
+
+    def _announce(self, name: str) -> None:
+        """A scene was asked for (any thread): its parameters join ``params_snapshot`` (the
+        playing scene's ranges win where both have one) until the next change publishes."""
+        try:  # a scene that cannot load says so when the music thread applies the request
+            scene = self.load_scene(resolve_scene(name))
+        except Exception:
+            return
+        current = {n: (p.min, p.max) for n, p in self.scene.params.items()}
+        self.params_snapshot = {**{n: (p.min, p.max) for n, p in scene.params.items()},
+                                **current}
 
     def snapshot(self) -> dict[str, Any]:
         """The state as plain values (any thread reads it; it holds no live object)."""

@@ -15,6 +15,7 @@ from sonify.config import AutoConfig
 from sonify.events import ControlChange, Event, OscMessage, PitchBend
 from sonify.features.analyzer import Analyzer, Features
 from sonify.features.registry import fractions
+from sonify.scene.stream import ChangesOnly, frame
 
 
 def quantize_beat(beat: float, quantize: str, beats_per_bar: int, phrase_bars: int) -> float:
@@ -78,12 +79,28 @@ def feature_fractions(features: Features) -> dict[str, float]:
 
 
 def feature_messages(features: Features, t: float) -> list[OscMessage]:
-    """Every scalar feature as ``/feature/<name>`` with a float 0..1 (see
-    ``feature_fractions``), then the mood label as ``/feature/mood``."""
-    out = [OscMessage(t, f"/feature/{name}", (value,), "stream")
-           for name, value in feature_fractions(features).items()]
-    out.append(OscMessage(t, "/feature/mood", (features.mood,), "stream"))
-    return out
+    """One tick of the config's feature stream (``[osc] stream_features_hz``), by the
+    conventions of ``sonify.scene.stream``: every scalar feature as ``/feature/<name>`` (a float
+    0..1, see ``feature_fractions``), the mood as ``/feature/mood`` (its index),
+    ``/feature/mood/<label>`` (one-hot) and ``/feature/mood/label`` (its name), the 8x8 grid as
+    ``/feature/grid`` (64 floats) and the stars as ``/feature/star_points`` (x, y, level
+    triples)."""
+    return frame(features, t)
+
+
+class FeatureStream:
+    """The config's feature stream: ``feature_messages`` every tick, or with ``changes_only``
+    (``[osc] stream_changes_only``) each address only when its value changes. ``latest`` holds
+    the values of the last tick (every scalar 0..1 and the mood label) for OSCQuery."""
+
+    def __init__(self, changes_only: bool = False) -> None:
+        self._changes = ChangesOnly() if changes_only else None
+        self.latest: dict[str, object] = {}
+
+    def messages(self, features: Features, t: float) -> list[OscMessage]:
+        self.latest = {**feature_fractions(features), "mood": features.mood}
+        out = feature_messages(features, t)
+        return out if self._changes is None else self._changes(out)
 
 
 def neutral_features() -> Features:

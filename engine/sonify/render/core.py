@@ -32,6 +32,8 @@ import numpy as np
 from sonify.capture import SourceError, open_source
 from sonify.capture.base import Frame, Source
 from sonify.capture.convert import is_image_path, read_image
+from sonify.capture.factory import is_sequence_spec
+from sonify.capture.files import list_images
 from sonify.capture.travel import Keyframe, TravelSource
 from sonify.commands import TEMPO_RANGE_BPM
 from sonify.config import Config
@@ -57,6 +59,8 @@ from sonify.util.atomicio import atomic_write, staged
 
 OUTPUT_KINDS = {".mid": "midi", ".midi": "midi", ".wav": "wav", ".png": "png", ".json": "json"}
 IMAGE_DEFAULT_S = 60.0
+HOLD_DEFAULT_S = 5.0  # each image of a folder, when neither --hold nor --duration says
+MAX_DURATION_S = 3600.0
 TRAVEL_FPS = 15.0
 BLOCK_S = 0.01
 
@@ -112,10 +116,20 @@ def check_outputs(paths: list[str]) -> list[tuple[Path, str]]:
         if kind is None:
             raise RenderError(f"cannot write {p!r}: the extension must be one of "
                               f"{', '.join(OUTPUT_KINDS)}")
-        if not path.parent.exists() if str(path.parent) else False:
-            raise RenderError(f"cannot write {p!r}: the folder {str(path.parent)!r} does not exist")
+        blocker = _file_in_the_way(path.parent)
+        if blocker is not None:
+            raise RenderError(f"cannot write {p!r}: {str(blocker)!r} is a file, not a folder")
         out.append((path, kind))
     return out
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first part of ``folder`` that exists and is not a folder (the output's folder, made
+    when the files are written, cannot be made there), or None."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            return None if part.is_dir() else part
+    return None
 
 
 def _video_length_s(path: str) -> float | None:
@@ -130,11 +144,19 @@ def _video_length_s(path: str) -> float | None:
     return None
 
 
-def open_input(spec: str, duration_s: float | None, seed: int
+def open_input(spec: str, duration_s: float | None, seed: int, hold_s: float | None = None
                ) -> tuple[Source, float, np.ndarray | None, bool]:
     """(source, duration, thumbnail or None, is_still) for a render input; SourceError when it
-    cannot be read."""
+    cannot be read.
+
+    A folder or glob of images is a slideshow: each image held ``hold_s`` (default: the
+    duration shared out between the images, else ``HOLD_DEFAULT_S``) and dissolving into the
+    next, and the piece lasts the images times the hold unless ``duration_s`` says otherwise."""
     path = Path(spec)
+    if hold_s is not None and not is_sequence_spec(spec):
+        raise RenderError(f"--hold is for a folder or glob of images; {spec!r} is not one")
+    if is_sequence_spec(spec):
+        return _slideshow(spec, duration_s, seed, hold_s)
     if path.is_file() and is_image_path(spec):
         image = read_image(spec)
         if image is None:
@@ -152,21 +174,38 @@ def open_input(spec: str, duration_s: float | None, seed: int
         return source, length, None, False
     if duration_s is not None:
         return source, duration_s, None, False
-    if spec.lower().startswith("demo"):
-        return source, 30.0, None, False
-    with source:  # a folder or glob: its images at the sequence rate
-        count = sum(1 for _ in source)
-    return open_source(spec, realtime=False, loop=False, seed=seed), count / source.fps, None, False
+    return source, 30.0, None, False  # the demo
 
 
-def _make_outputs(files: list[tuple[Path, str]], duration_s: float, loudness_lufs: float
-                  ) -> tuple[list[Output], RecordingOutput]:
-    """The WAV renderers (at the scene's loudness) and the recording every other file is made
-    from (the .mid too: a render's events are in memory anyway, so nothing is spooled beside
-    the target)."""
+def _slideshow(spec: str, duration_s: float | None, seed: int, hold_s: float | None
+               ) -> tuple[Source, float, np.ndarray | None, bool]:
+    count = len(list_images(spec))
+    if hold_s is None:
+        hold_s = duration_s / count if duration_s is not None else HOLD_DEFAULT_S
+    duration = duration_s if duration_s is not None else count * hold_s
+    if duration > MAX_DURATION_S:
+        raise RenderError(f"{count} images held {hold_s:g} s each make {duration:g} s, longer "
+                          f"than a render can be ({MAX_DURATION_S:g} s): give a shorter --hold "
+                          f"or a --duration")
+    source = open_source(spec, realtime=False, loop=False, seed=seed, hold_s=hold_s,
+                         fps=TRAVEL_FPS)
+    return source, duration, None, False
+
+
+def _make_outputs(files: list[tuple[Path, str]], duration_s: float, loudness_lufs: float,
+                  fluid: tuple[str, Path] | None = None) -> tuple[list[Output], RecordingOutput]:
+    """The WAV renderers (at the scene's loudness; FluidSynth's when ``fluid`` gives its
+    program and soundfont) and the recording every other file is made from (the .mid too: a
+    render's events are in memory anyway, so nothing is spooled beside the target)."""
     outputs: list[Output] = []
     for path, kind in files:
-        if kind == "wav":
+        if kind == "wav" and fluid is not None:
+            from sonify.outputs.fluidrender import FluidWavRenderer
+
+            outputs.append(FluidWavRenderer(path, program=fluid[0], soundfont=fluid[1],
+                                            strict=True, start_s=0.0, duration_s=duration_s,
+                                            loudness_lufs=loudness_lufs))
+        elif kind == "wav":
             from sonify.outputs.synth import WavRenderer
 
             outputs.append(WavRenderer(path, start_s=0.0, duration_s=duration_s,
@@ -179,19 +218,27 @@ def _make_outputs(files: list[tuple[Path, str]], duration_s: float, loudness_luf
 def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
            duration_s: float | None = None, tempo_bpm: float | None = None, seed: int = 0,
            progress: Callable[[float, float], None] | None = None,
-           script: Script = ()) -> RenderResult:
+           script: Script = (), soundfont: str | None = None,
+           hold_s: float | None = None) -> RenderResult:
     """Render ``spec`` into every file of ``out_paths``; see the module docstring. ``script``
-    issues commands at their times, as a performer would live: ``(seconds, name, arg)``."""
+    issues commands at their times, as a performer would live: ``(seconds, name, arg)``.
+    ``soundfont`` (a .sf2/.sf3 path, or "auto"): FluidSynth renders the .wav with it.
+    ``hold_s``: each image of a folder or glob held that long (``open_input``)."""
     started = time.perf_counter()
     files = check_outputs(out_paths)
     lo, hi = TEMPO_RANGE_BPM
     if tempo_bpm is not None and not lo <= tempo_bpm <= hi:
         raise RenderError(f"--tempo must be {lo:g}..{hi:g} BPM, got {tempo_bpm:g}")
-    if duration_s is not None and not 0 < duration_s <= 3600:
-        raise RenderError(f"--duration must be more than 0 and at most 3600 s, got {duration_s:g}")
+    if duration_s is not None and not 0 < duration_s <= MAX_DURATION_S:
+        raise RenderError(f"--duration must be more than 0 and at most {MAX_DURATION_S:g} s, "
+                          f"got {duration_s:g}")
+    if hold_s is not None and not 0 < hold_s <= MAX_DURATION_S:
+        raise RenderError(f"--hold must be more than 0 and at most {MAX_DURATION_S:g} s, "
+                          f"got {hold_s:g}")
+    fluid = _fluidsynth(soundfont, files) if soundfont else None
     scene_obj = load_scene(scene)
-    source, duration, still, is_still = open_input(spec, duration_s, seed)
-    outputs, recording = _make_outputs(files, duration, scene_obj.render.loudness_lufs)
+    source, duration, still, is_still = open_input(spec, duration_s, seed, hold_s)
+    outputs, recording = _make_outputs(files, duration, scene_obj.render.loudness_lufs, fluid)
     clock = ManualTime(0.0)
     scheduler = Scheduler(outputs, clock)
     form = Form(duration_s=duration, arc=is_still, sections_at_cuts=not is_still)
@@ -236,6 +283,24 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
     if progress is not None:
         progress(duration, duration)
     return result
+
+
+def _fluidsynth(soundfont: str, files: list[tuple[Path, str]]) -> tuple[str, Path]:
+    """The fluidsynth program and the soundfont for ``--soundfont``; RenderError if either
+    is missing, or when no .wav is asked for."""
+    from sonify.outputs.fluid import SynthError, find_fluidsynth, find_soundfont
+
+    if not any(kind == "wav" for _, kind in files):
+        raise RenderError("--soundfont renders the .wav: add -o FILE.wav")
+    program = find_fluidsynth()
+    if program is None:
+        raise RenderError("--soundfont needs FluidSynth, which is not installed (apt install "
+                          "fluidsynth fluid-soundfont-gm); without --soundfont the built-in "
+                          "synth renders the .wav")
+    try:
+        return program, find_soundfont(soundfont)
+    except SynthError as exc:
+        raise RenderError(f"--soundfont: {exc}") from None
 
 
 def _collect(result: RenderResult, recording: RecordingOutput) -> None:
@@ -295,6 +360,8 @@ def _write_files(files: list[tuple[Path, str]], outputs: list[Output],
     wavs = {out.path: out for out in outputs if isinstance(out, WavRenderer)}
     with staged() as batch:
         try:
+            for path, _ in files:  # `-o out/piece.mid` makes out/ (checked in check_outputs)
+                path.parent.mkdir(parents=True, exist_ok=True)
             for path, kind in files:
                 if kind == "wav":  # written into the batch
                     wavs[path].save(end_s=duration_s)

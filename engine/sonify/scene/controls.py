@@ -1,4 +1,10 @@
-"""A scene's continuous controls (CC, pitch bend, OSC, the feature stream) and its triggers."""
+"""A scene's continuous controls (CC, pitch bend, OSC, the feature stream) and its triggers.
+
+A control is sent at a fixed rate, only when its value changes. The scene's ``[stream]`` is
+sent by the conventions of ``sonify.scene.stream``: its OSC part every tick (a receiver that
+connects late hears the picture at once; ``changes_only = true`` for the old way), its CCs
+only when they change (a MIDI cable has no room for more).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +20,24 @@ from sonify.events import (
 from sonify.scene.mapping import Mapper, Mapping
 from sonify.scene.schema import (
     Scene,
+    StreamSpec,
     TriggerSpec,
 )
+from sonify.scene.stream import ChangesOnly, frame
 from sonify.scene.voices import LATE_DROP_S, Window
 
 _CONTROL_RANK = 1_000_000
 TRIGGER_RANK = 2_000_000
+
+
+def first_tick(t: float, rate_hz: float) -> int:
+    """The first tick ``n`` (at ``n / rate_hz`` seconds) at or after ``t``."""
+    n = math.ceil(t * rate_hz)
+    while n / rate_hz < t:
+        n += 1
+    while (n - 1) / rate_hz >= t:
+        n -= 1
+    return n
 
 
 class Control:
@@ -35,7 +53,7 @@ class Control:
         self.rank = rank
         self.name = name
         self.mapper = mapper
-        self.target = target  # "cc" | "bend" | "osc" | "mood"
+        self.target = target  # "cc" | "bend" | "osc"
         self.channel = 0 if channel is None else channel - 1
         self.number = number
         self.address = address
@@ -43,27 +61,14 @@ class Control:
         self._tick: int | None = None
         self._last: object = None
 
-    def _first_tick(self, t: float) -> int:
-        n = math.ceil(t * self.rate_hz)
-        while n / self.rate_hz < t:
-            n += 1
-        while (n - 1) / self.rate_hz >= t:
-            n -= 1
-        return n
-
     def render(self, w: Window) -> None:
         n = self._tick
         if n is None or n / self.rate_hz < w.t_from - LATE_DROP_S:
-            n = self._first_tick(w.t_from)
+            n = first_tick(w.t_from, self.rate_hz)
         f = w.features
         while (t := n / self.rate_hz) < w.t_to:
             n += 1
             event: Event
-            if self.target == "mood":
-                if f.mood != self._last:
-                    self._last = f.mood
-                    w.emit(self.rank, OscMessage(t, self.address, (f.mood,), self.name))
-                continue
             v = self.mapper(f, t)
             if self.target == "cc":
                 value: int | float = max(0, min(127, int(round(v))))
@@ -80,8 +85,39 @@ class Control:
         self._tick = n
 
 
-def build_controls(scene: Scene) -> list[Control]:
-    controls: list[Control] = []
+class StreamControl:
+    """The OSC part of a scene's ``[stream]``: a ``stream.frame`` (scalars, the mood as a number
+    and one-hot, the arrays) every tick, or with ``changes_only`` each address only when its
+    value changes."""
+
+    __slots__ = ("rank", "spec", "rate_hz", "_names", "_tick", "_changes")
+
+    def __init__(self, rank: int, spec: StreamSpec) -> None:
+        self.rank = rank
+        self.spec = spec
+        self.rate_hz = spec.rate_hz
+        self._names = spec.names()
+        self._tick: int | None = None
+        self._changes = ChangesOnly() if spec.changes_only else None
+
+    def render(self, w: Window) -> None:
+        n = self._tick
+        if n is None or n / self.rate_hz < w.t_from - LATE_DROP_S:
+            n = first_tick(w.t_from, self.rate_hz)
+        s = self.spec
+        while (t := n / self.rate_hz) < w.t_to:
+            n += 1
+            messages = frame(w.features, t, s.osc_prefix, names=self._names,
+                             mood_address=s.mood_osc, arrays=s.arrays)
+            if self._changes is not None:
+                messages = self._changes(messages)
+            for m in messages:
+                w.emit(self.rank, m)
+        self._tick = n
+
+
+def build_controls(scene: Scene) -> list[Control | StreamControl]:
+    controls: list[Control | StreamControl] = []
     for i, c in enumerate(scene.controls):
         rank = _CONTROL_RANK + i
         if c.cc is not None:
@@ -97,20 +133,16 @@ def build_controls(scene: Scene) -> list[Control]:
     s = scene.stream
     if s is not None:
         rank = _CONTROL_RANK + len(controls)
-        for i, name in enumerate(s.names()):
-            spec = Mapping.model_validate({"feature": name})
-            if s.osc_prefix:
-                controls.append(Control(rank, name, Mapper(spec, (0.0, 1.0)), "osc",
-                                         address=f"{s.osc_prefix}/{name}", rate_hz=s.rate_hz))
-                rank += 1
-            if s.cc_channel is not None:
+        if s.osc_prefix or s.mood_osc:
+            controls.append(StreamControl(rank, s))
+            rank += 1
+        if s.cc_channel is not None:
+            for i, name in enumerate(s.names()):
+                spec = Mapping.model_validate({"feature": name})
                 controls.append(Control(rank, name, Mapper(spec, (0.0, 127.0)), "cc",
                                          channel=s.cc_channel, number=s.cc_first + i,
                                          rate_hz=s.rate_hz))
                 rank += 1
-        if s.mood_osc:
-            controls.append(Control(rank, "mood", Mapper(Mapping.model_validate(0)), "mood",
-                                     address=s.mood_osc, rate_hz=s.rate_hz))
     return controls
 
 

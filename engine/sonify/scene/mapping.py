@@ -54,7 +54,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from sonify.features.analyzer import Features
-from sonify.features.registry import FEATURES, SCALAR_NAMES
+from sonify.features.registry import FEATURES, SCALAR_NAMES, SOURCE_NAME, split_source
 from sonify.features.smoothing import OnePole
 from sonify.limits import PITCH_RANGE, TEMPO_RANGE_BPM, VELOCITY_RANGE
 from sonify.music import theory
@@ -78,17 +78,25 @@ _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def check_feature(name: str) -> str:
+    """A scalar feature of the main source (``motion``), of a named extra source
+    (``cam1:motion``: ``[[source.extra]]`` in the config), or a live parameter
+    (``param:intensity``)."""
     if name.startswith(PARAM_PREFIX):
         if not _PARAM_NAME.match(name[len(PARAM_PREFIX):]):
             raise ValueError(f"{name!r}: a parameter name is letters, digits and _ "
                              f"(e.g. \"param:intensity\")")
         return name
-    if name not in SCALAR_NAMES:
-        close = difflib.get_close_matches(name, SCALAR_NAMES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    source, feature = split_source(name)
+    if source is not None and not SOURCE_NAME.match(source):
+        raise ValueError(f"{name!r}: a source name is letters, digits and _ (e.g. "
+                         f"\"cam1:motion\" reads the source named cam1 in the config)")
+    if feature not in SCALAR_NAMES:
+        close = difflib.get_close_matches(feature, SCALAR_NAMES, n=1)
+        prefix = f"{source}:" if source is not None else ""
+        hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
         raise ValueError(f"unknown feature {name!r}{hint}; known features: "
-                         f"{', '.join(SCALAR_NAMES)}, or \"param:<name>\" for a live "
-                         f"parameter")
+                         f"{', '.join(SCALAR_NAMES)}, \"<source>:<feature>\" for a named "
+                         f"source, or \"param:<name>\" for a live parameter")
     return name
 
 
@@ -100,7 +108,7 @@ def feature_range(name: str) -> tuple[float, float]:
     0..MAX_STARS, as the feature stream does); a live parameter reads 0..1."""
     if name.startswith(PARAM_PREFIX):
         return 0.0, 1.0
-    return FEATURES[name].span
+    return FEATURES[split_source(name)[1]].span
 
 
 def _curve_fn(name: str) -> Callable[[float], float]:
@@ -311,7 +319,7 @@ def _smoother(feature: str | None, in_: tuple[float, float] | None,
               smoothing_s: float) -> OnePole | None:
     if smoothing_s <= 0 or not feature:
         return None
-    spec = FEATURES.get(feature)
+    spec = FEATURES.get(split_source(feature)[1])
     return OnePole(smoothing_s, circular=spec is not None and spec.circular and in_ is None)
 
 

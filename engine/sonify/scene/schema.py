@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES, OnsetName
+from sonify.features.registry import ARRAY_NAMES, MOOD_LABELS, SCALAR_NAMES, OnsetName
 from sonify.limits import LOUDNESS_DEFAULT_LUFS, LOUDNESS_RANGE_LUFS
 from sonify.music import rhythm as rh
 from sonify.music import theory
@@ -416,16 +416,21 @@ class TriggerSpec(SceneModel):
 
 class StreamSpec(SceneModel):
     """Every scalar feature (or those listed) streamed as it is, normalised to 0..1 by its
-    registry range: as OSC floats at ``<osc_prefix>/<name>`` and/or as CCs ``cc_first``,
-    ``cc_first + 1``, ... on ``cc_channel`` in registry order; the mood label as an OSC string at
-    ``mood_osc``. Sent ``rate_hz`` times a second, each only when it changes."""
+    registry range, ``rate_hz`` times a second (``sonify.scene.stream``): as OSC floats at
+    ``<osc_prefix>/<name>`` every tick (``changes_only``: only when it changes), the ``arrays``
+    at ``<osc_prefix>/<array>`` (floats), the mood at ``mood_osc`` (its number; one-hot at
+    ``<mood_osc>/<label>``, its name at ``<mood_osc>/label``; default ``<osc_prefix>/mood``,
+    "" for none); and/or as CCs ``cc_first``, ``cc_first + 1``, ... on ``cc_channel`` in
+    registry order, each only when it changes."""
 
     features: list[FeatureName] | None = None
     osc_prefix: str = "/feature"
     cc_channel: Channel | None = None
     cc_first: Annotated[int, Field(ge=0, le=119)] = 20
     rate_hz: Annotated[float, Field(ge=1.0, le=200.0)] = 60.0
-    mood_osc: str = "/mood"
+    mood_osc: str | None = None
+    changes_only: bool = False
+    arrays: list[str] = ["grid", "star_points"]  # of the registry's arrays
 
     @model_validator(mode="after")
     def _check(self) -> StreamSpec:
@@ -433,6 +438,10 @@ class StreamSpec(SceneModel):
             _osc_address(self.osc_prefix)
         if self.mood_osc:
             _osc_address(self.mood_osc)
+        unknown = [a for a in self.arrays if a not in ARRAY_NAMES]
+        if unknown:
+            raise ValueError(f"'arrays' {unknown} are not array features; use any of "
+                             f"{', '.join(ARRAY_NAMES)}")
         n = len(self.names())
         if self.cc_channel is not None and self.cc_first + n - 1 > 119:
             raise ValueError(f"{n} features from CC {self.cc_first} run past CC 119: start at "

@@ -100,7 +100,8 @@ class Scheduler:
             ev = self._incoming.popleft()
             if isinstance(ev, Note):
                 note_id = next(self._note_ids)
-                on = NoteOn(ev.t, ev.channel, ev.pitch, ev.velocity, ev.voice, note_id)
+                on = NoteOn(ev.t, ev.channel, ev.pitch, ev.velocity, ev.voice, note_id,
+                            ev.duration_s)
                 off = NoteOff(ev.t + ev.duration_s, ev.channel, ev.pitch, ev.voice, note_id)
                 self._push(on, _PRIO_OTHER)
                 self._push(off, _PRIO_OFF)
@@ -309,6 +310,9 @@ class Scheduler:
             for due, prio, seq, i, ev in self._heap:
                 if ev.t < at_s or (voices is not None
                                    and getattr(ev, "voice", None) not in voices):
+                    if isinstance(ev, NoteOn) and ev.t + ev.duration_s > at_s >= ev.t and (
+                            voices is None or ev.voice in voices):
+                        ev = dataclasses.replace(ev, duration_s=at_s - ev.t)  # ends at the cut
                     kept.append((due, prio, seq, i, ev))
                 elif isinstance(ev, NoteOff):
                     moved = dataclasses.replace(ev, t=at_s)

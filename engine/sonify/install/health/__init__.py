@@ -1,7 +1,8 @@
 """Health, metrics and the control page for an unattended installation.
 
 ``Metrics`` (Prometheus, on its own registry), ``HealthServer`` (``/health``, ``/metrics``,
-``/``, ``/api/state``, ``/api/command``, ``/thumbnail.jpg``) and ``RecentErrors`` (the last
+``/`` the performance page, ``/api/state``, ``/api/stream`` (pushed), ``/api/command``,
+``/thumbnail.jpg``) and ``RecentErrors`` (the last
 warnings for ``/health``) and ``Thumbnailer`` (``/thumbnail.jpg`` from the latest frame).
 """
 

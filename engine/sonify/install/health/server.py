@@ -1,17 +1,24 @@
 """The health and control page: a small HTTP server for the installation box.
 
-Size (about 600 lines, over the 500 we aim for): one HTTP surface. The request handler checks
-tokens, origins and failure limits, and each route reads best beside the checks that guard it.
+Size (about 620 lines, over the 500 we aim for): one HTTP surface. The request handler checks
+tokens, origins and failure limits, and each route reads best beside the checks that guard it;
+the page (``page``, ``static/``), the push stream's loop (``stream``) and the lockout
+(``limiter``) live apart.
 
 Routes (all GET unless said):
 
 ==================  ==========================================================================
-``/``               a self-contained status page (no external assets): thumbnail, live
-                    features, mood, scene, outputs; scene switch, mute per voice, freeze, panic
+``/``               the performance page (``sonify.install.health.page``; no external
+                    assets): launch grid, sliders, XY pads, mute/solo, learn, tempo tap, feature
+                    scopes, piano roll, thumbnail, health and outputs
+``/page.js``        its script and ``/page.css`` its style
+``/api/stream``     ``state()`` pushed as server-sent events every ``push_interval_s``
+                    (``sonify.install.health.stream``; at most ``stream_clients`` at once, then
+                    503): what the page shows
 ``/health``         ``health()`` as JSON; 200 when ``health()["ok"]`` is true (or missing),
                     503 when false: for a watchdog, a load balancer or ``curl -f``
 ``/metrics``        Prometheus text (``Metrics.render()``)
-``/api/state``      ``state()`` as JSON (what the page polls every 500 ms)
+``/api/state``      ``state()`` as JSON, once (scripts; the page asks it why a stream broke)
 ``/api/scenes``     ``scenes()`` as a JSON list
 ``/thumbnail.jpg``  ``thumbnail()`` as image/jpeg; 204 when there is no picture yet
 POST
@@ -32,6 +39,11 @@ mute       ``{"voice": v, "muted": bool}`` or    ``Mute(v, bool)``
 freeze     bool (or 0/1)                         ``Freeze(bool)``
 panic      anything (ignored)                    ``Panic()``
 tempo      number, ``TEMPO_RANGE_BPM`` (20..300) ``SetTempo(float)``
+param      ``{"name": n, "value": x}`` or         ``SetParam(n, x)``
+           ``[n, x]``; n in state()["param_ranges"],
+           x within its range
+master     number, ``MASTER_RANGE`` (0..1)         ``SetMaster(float)``
+learn      a parameter, ``tempo``, ``master``...  ``Learn(name)`` (MIDI control on)
 =========  ====================================  =========================
 
 **Security.** The server binds 127.0.0.1 unless told otherwise. Any other address needs a
@@ -75,8 +87,6 @@ import re
 import socket
 import sys
 import threading
-import time
-from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,35 +98,47 @@ from sonify.commands import (
     CommandContext,
     CommandError,
     Freeze,
+    Learn,
     Mute,
     Panic,
+    SetMaster,
+    SetParam,
     SetScene,
     SetTempo,
     check,
     from_json,
     to_json,
 )
+from sonify.install.health.limiter import (  # re-exported: tests and callers know them here
+    FAILURE_WINDOW_S,
+    LOCKOUT_S,
+    MAX_FAILURES,
+    MAX_TRACKED_CLIENTS,
+    FailureLimiter,
+)
 from sonify.install.health.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from sonify.install.health.metrics import Metrics
-from sonify.install.health.page import PAGE_HTML
+from sonify.install.health.page import ASSETS, PAGE_HTML
+from sonify.install.health.stream import MAX_CLIENTS, PUSH_INTERVAL_S, StatePush
 from sonify.util.net import is_loopback
 from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["COMMANDS", "DEFAULT_HOST", "DEFAULT_PORT", "FAILURE_WINDOW_S", "LOCKOUT_S",
+           "MAX_FAILURES", "MAX_TRACKED_CLIENTS", "MIN_TOKEN_LENGTH", "CommandError",
+           "FailureLimiter", "HealthServer", "is_loopback", "param_ranges", "validate_command"]
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_BODY_BYTES = 4096
 REQUEST_TIMEOUT_S = 10.0
-COMMANDS = (SetScene.kind, Mute.kind, Freeze.kind, Panic.kind, SetTempo.kind)  # the page's
+COMMANDS = (SetScene.kind, Mute.kind, Freeze.kind, Panic.kind, SetTempo.kind,  # the page's
+            SetParam.kind, SetMaster.kind, Learn.kind)
 
 MIN_TOKEN_LENGTH = 16  # characters; brute force at the rate below is then hopeless
-MAX_FAILURES = 5  # wrong tokens from one client address within FAILURE_WINDOW_S ...
-FAILURE_WINDOW_S = 60.0
-LOCKOUT_S = 60.0  # ... and it is answered 429 for this long
-MAX_TRACKED_CLIENTS = 4096  # addresses remembered for the rate limit (oldest forgotten first)
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
 _COOKIE_KEY = b"sonify health page cookie v1"
 _TOKEN_IN_LOGS = re.compile(r"(token=)[^&\s]*", re.IGNORECASE)
@@ -128,12 +150,19 @@ CommandFn = Callable[[Command], None]
 ScenesFn = Callable[[], list[str]]
 
 
-def validate_command(name: object, arg: object, *, scenes: list[str],
-                     voices: list[str]) -> Command:
-    """The command a ``{"name", "arg"}`` request asks for, checked against ``scenes`` and
-    ``voices``, or ``CommandError`` saying what is wrong (``sonify.commands``)."""
+def validate_command(name: object, arg: object, *, scenes: list[str], voices: list[str],
+                     params: Mapping[str, tuple[float, float]] | None = None) -> Command:
+    """The command a ``{"name", "arg"}`` request asks for, checked against ``scenes``,
+    ``voices`` and ``params`` (name -> range), or ``CommandError`` saying what is wrong
+    (``sonify.commands``)."""
     return check(from_json(name, arg, kinds=COMMANDS),
-                 CommandContext.of(scenes=scenes, voices=voices))
+                 CommandContext.of(scenes=scenes, voices=voices, params=params))
+
+
+def param_ranges(state: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """The scene's parameters and their ranges, from a state's ``param_ranges``."""
+    ranges = state.get("param_ranges") or {}
+    return {str(name): (float(lo), float(hi)) for name, (lo, hi) in ranges.items()}
 
 
 def _jsonable(obj: Any) -> Any:
@@ -159,60 +188,6 @@ def _dumps(obj: Any) -> bytes:
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
-
-
-class FailureLimiter:
-    """Counts wrong tokens per client address; ``MAX_FAILURES`` within ``FAILURE_WINDOW_S``
-    lock that address out for ``LOCKOUT_S``. ``clock`` is injectable (tests). Thread-safe."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, *,
-                 max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S,
-                 lockout_s: float = LOCKOUT_S) -> None:
-        self.clock = clock
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.lockout_s = lockout_s
-        self._lock = threading.Lock()
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._locked_until: OrderedDict[str, float] = OrderedDict()
-
-    def locked_for(self, client: str) -> float:
-        """Seconds ``client`` stays locked out (0 when it is not)."""
-        with self._lock:
-            until = self._locked_until.get(client)
-            if until is None:
-                return 0.0
-            left = until - self.clock()
-            if left <= 0:
-                del self._locked_until[client]
-                return 0.0
-            return left
-
-    def failed(self, client: str) -> bool:
-        """Record a wrong token from ``client``; True when this one locks it out."""
-        now = self.clock()
-        with self._lock:
-            times = self._failures.pop(client, None) or deque()
-            times.append(now)
-            while times and now - times[0] > self.window_s:
-                times.popleft()
-            if len(times) >= self.max_failures:
-                self._locked_until[client] = now + self.lockout_s
-                self._locked_until.move_to_end(client)
-                self._trim(self._locked_until)
-                return True
-            self._failures[client] = times  # (re)inserted last: the oldest go first
-            self._trim(self._failures)
-            return False
-
-    def succeeded(self, client: str) -> None:
-        with self._lock:
-            self._failures.pop(client, None)
-
-    @staticmethod
-    def _trim(table: OrderedDict[str, Any]) -> None:
-        while len(table) > MAX_TRACKED_CLIENTS:
-            table.popitem(last=False)
 
 
 class _Server(ThreadingHTTPServer):
@@ -252,6 +227,8 @@ class HealthServer:
         scenes: ScenesFn | None = None,
         token: str | None = None,
         poll_interval_s: float = 0.5,
+        push_interval_s: float = PUSH_INTERVAL_S,
+        stream_clients: int = MAX_CLIENTS,
     ) -> None:
         if token is not None and len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(f"the health server token (http.token) is {len(token)} characters "
@@ -273,7 +250,8 @@ class HealthServer:
         # looked up only by the command that needs it (the state is not built for a panic)
         self._context = CommandContext(
             scenes=lambda: [str(s) for s in self.scenes()],
-            voices=lambda: [str(v) for v in (self.state().get("voices") or [])])
+            voices=lambda: [str(v) for v in (self.state().get("voices") or [])],
+            params=lambda: param_ranges(self.state()))
         self.token = token
         self._token_digest = _digest(token) if token is not None else b""
         # The cookie holds a keyed hash of the token: it survives restarts, dies when the token
@@ -284,6 +262,9 @@ class HealthServer:
         self.auth_log = RateLimitedLog(logger, LOG_INTERVAL_S)
         self.poll_interval_s = poll_interval_s  # how soon stop() is noticed
         self.errors = RateLimitedLog(logger, LOG_INTERVAL_S, logging.ERROR)
+        self.push = StatePush(state, interval_s=push_interval_s, max_clients=stream_clients,
+                              dumps=_dumps, on_error=lambda exc: self.errors.error(
+                                  "stream", "health server: state failed: %r", exc))
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -297,6 +278,7 @@ class HealthServer:
         httpd = server_cls((self.host.strip("[]"), self.requested_port), _Handler)
         httpd.app = self
         self._httpd = httpd
+        self.push.start()
         self._thread = threading.Thread(target=httpd.serve_forever,
                                         kwargs={"poll_interval": self.poll_interval_s},
                                         name="sonify-health", daemon=True)
@@ -308,6 +290,7 @@ class HealthServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self.push.stop()  # open streams end within one push interval
         httpd.shutdown()
         httpd.server_close()
         if self._thread is not None:
@@ -515,6 +498,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/", "/index.html"):
             self._send(200, PAGE_HTML.encode(), "text/html; charset=utf-8", {
                 "Content-Security-Policy": _PAGE_CSP, "X-Frame-Options": "DENY"})
+        elif path in ASSETS:
+            body, content_type = ASSETS[path]
+            self._send(200, body, content_type)
+        elif path == "/api/stream":
+            self._stream()
         elif path == "/health":
             ok, report = self._call("health", app.health)
             if ok:
@@ -550,6 +538,31 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, bytes(jpeg), "image/jpeg")
         else:
             self._error(404, f"no such page: {path}")
+
+    def _stream(self) -> None:
+        """Server-sent events until the client leaves or the server stops (``stream``)."""
+        push = self.server.app.push
+        if not push.claim():
+            self._send(503, _dumps({"ok": False, "error": f"{push.max_clients} state streams "
+                                    "are open already: try again shortly"}),
+                       "application/json", {"Retry-After": "1"})
+            return
+        try:
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("X-Accel-Buffering", "no")  # a proxy in front must not buffer it
+            self.end_headers()
+
+            def write(data: bytes) -> None:
+                self.wfile.write(data)
+                self.wfile.flush()
+
+            push.serve(write)
+        finally:
+            push.release()
 
     def do_POST(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
@@ -603,6 +616,6 @@ def _run_command_checked(app: HealthServer, payload: object) -> Command | Comman
         return exc
 
 
-_PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-             "img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-             "form-action 'none'")
+# the page loads only its own script and style: nothing inline, nothing from elsewhere
+_PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
