@@ -27,7 +27,6 @@ from sonify.performance.core import Performance
 KEEP_S = 10.0  # what the piano roll shows (8 s), with a margin
 MAX_NOTES = 256  # a dense scene plays a few dozen notes a second at most
 
-NoteRow = tuple[float, float, int, int, str]
 
 
 def bar_of(beat: float, beats_per_bar: int) -> int:
@@ -52,21 +51,33 @@ def page_state(perf: Performance) -> dict[str, Any]:
 
 
 class RecentNotes:
-    """A bounded ring of the notes played (music thread only; publish its ``snapshot``)."""
+    """A bounded ring of the notes played (music thread only; publish its ``snapshot``).
+
+    The music thread publishes ten times a second of engine time, which a virtual run (a soak,
+    ``Engine.play``) makes thousands of times a second: rows are rounded once when a note is
+    added, and the snapshot is the same list until a note is added or one leaves the ring."""
 
     def __init__(self, keep_s: float = KEEP_S, max_notes: int = MAX_NOTES) -> None:
         self.keep_s = keep_s
-        self._notes: deque[NoteRow] = deque(maxlen=max_notes)
+        self._notes: deque[tuple[float, list[float | int | str]]] = deque(maxlen=max_notes)
+        self._cache: list[list[float | int | str]] | None = None
 
     def add(self, events: Iterable[Event]) -> None:
         for ev in events:
             if isinstance(ev, Note):
-                self._notes.append((ev.t, ev.duration_s, ev.pitch, ev.velocity, ev.voice))
+                row: list[float | int | str] = [round(ev.t, 3), round(ev.duration_s, 3),
+                                                ev.pitch, ev.velocity, ev.voice]
+                self._notes.append((ev.t + ev.duration_s, row))
+                self._cache = None
 
     def snapshot(self, now: float) -> list[list[float | int | str]]:
-        """The notes that end after ``now - keep_s``, in the order played, times in ms."""
+        """The notes that end after ``now - keep_s`` (and a short one played before a long one
+        that still sounds: harmless), in the order played; the list is shared, do not change
+        it."""
         since = now - self.keep_s
-        while self._notes and self._notes[0][0] + self._notes[0][1] < since:
-            self._notes.popleft()  # (an older short note behind a long one waits: harmless)
-        return [[round(t, 3), round(d, 3), p, v, voice] for t, d, p, v, voice in self._notes
-                if t + d >= since]
+        while self._notes and self._notes[0][0] < since:
+            self._notes.popleft()
+            self._cache = None
+        if self._cache is None:
+            self._cache = [row for _, row in self._notes]
+        return self._cache
