@@ -120,7 +120,8 @@ def read_piece(path: str | Path) -> Piece:
     try:
         mid = mido.MidiFile(str(path))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise PieceError(f"cannot read {str(path)!r} as a MIDI file: {exc}") from exc
+        why = str(exc) or "it is empty, truncated or not a Standard MIDI File"
+        raise PieceError(f"cannot read {str(path)!r} as a MIDI file: {why}") from exc
     if mid.type == 2:
         raise PieceError(f"{str(path)!r} is a type-2 MIDI file (independent patterns): "
                          "judge reads type 0 and 1 only")
