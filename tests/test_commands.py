@@ -222,7 +222,9 @@ def test_the_ranges_are_the_documented_ones() -> None:
     (Mute("bass", 1), "wrong_type", "true or false"),  # type: ignore[arg-type]
     (Mute(None, True), "wrong_type", "voice"),  # type: ignore[arg-type]
     (Freeze("on"), "wrong_type", "true or false"),  # type: ignore[arg-type]
-    (Learn("cutoff"), "unknown_param", "tempo, master, freeze, panic, activity, swing"),
+    (Learn("cutoff"), "unknown_param",
+     "tempo, master, freeze, panic, teach_record, teach_run, teach_snapshot, teach_train, "
+     "activity, swing"),
     (Learn(""), "wrong_type", "learn target"),
     (SetMaster(1.01), "out_of_range", "0..1"),
     (SetMaster(-0.1), "out_of_range", "0..1"),

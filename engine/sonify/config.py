@@ -28,10 +28,12 @@ from pydantic import (
 from sonify.features.registry import MOOD_LABELS, SCALAR_NAMES, SOURCE_NAME
 from sonify.limits import TEMPO_RANGE_BPM
 from sonify.resources import shipped
+from sonify.scene.schema import ZoneSpec
 from sonify.util import tomlfile
 from sonify.util.net import is_loopback, parse_allow_entry
 
 if TYPE_CHECKING:
+    from sonify.features.vision import VisionConfig
     from sonify.timing.hours import OpeningHours
 
 CONFIG_DIR = shipped("configs")
@@ -61,10 +63,10 @@ class ExtraSourceConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not SOURCE_NAME.match(v) or v == "param":
+        if not SOURCE_NAME.match(v) or v in ("param", "zone", "wek"):
             raise ValueError(f"{v!r}: a source name is letters, digits and _ (not starting with a "
-                             f"digit, and not 'param'), e.g. \"cam1\"; scenes read "
-                             f"\"cam1:motion\"")
+                             f"digit, and not 'param', 'zone' or 'wek'), e.g. \"cam1\"; scenes "
+                             f"read \"cam1:motion\"")
         return v
 
     @field_validator("input")
@@ -106,6 +108,8 @@ class SourceConfig(_Model):
 class AnalysisConfig(_Model):
     width: Annotated[int, Field(ge=0, le=7680)] = 480
     smoothing_s: dict[str, Annotated[float, Field(ge=0, le=600)]] = {}
+    # the room's geometry: a zone here moves a scene's [[zones]] of the same name, or adds one
+    zones: list[ZoneSpec] = []
 
     @field_validator("smoothing_s")
     @classmethod
@@ -118,6 +122,26 @@ class AnalysisConfig(_Model):
             raise ValueError(f"unknown feature(s) {', '.join(hints)}: smoothing can be set for "
                              f"{', '.join(SCALAR_NAMES)} (`sonify features --list`)")
         return v
+
+
+class VisionSettings(_Model):
+    """``[vision]``: how people, faces and flow are found (only when a scene reads them; see
+    ``sonify.features.vision.VisionConfig`` for what each setting does)."""
+
+    width: Annotated[int, Field(ge=32, le=3840)] = 320
+    detector: Literal["blobs", "hog", "both"] = "blobs"
+    hog_every: Annotated[int, Field(ge=1, le=300)] = 10
+    faces: bool = True
+    flow: Literal["dis", "farneback"] = "dis"
+    background: Literal["mog2", "knn"] = "mog2"
+    max_people: Annotated[int, Field(ge=1, le=4)] = 4
+
+    def settings(self) -> VisionConfig:
+        from sonify.features.vision import VisionConfig
+
+        return VisionConfig(width=self.width, detector=self.detector, hog_every=self.hog_every,
+                            faces=self.faces, flow=self.flow, background=self.background,
+                            max_people=self.max_people)
 
 
 QUANTIZE = ("now", "beat", "bar", "phrase")
@@ -320,6 +344,16 @@ class OscConfig(_Model):
         return v.rstrip("/")
 
 
+class WekinatorConfig(_Model):
+    """``[wekinator]``: sonify in Wekinator's place (``sonify.control.wekinator``)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 6448
+    out_host: str = "127.0.0.1"
+    out_port: Annotated[int, Field(ge=1, le=65535)] = 12000
+
+
 class RecordConfig(_Model):
     midi_file: str = ""
     fallback_midi_file: str = "sonify-recording.mid"
@@ -447,6 +481,7 @@ class HoursConfig(_Model):
 class Config(_Model):
     source: SourceConfig = SourceConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    vision: VisionSettings = VisionSettings()
     scene: SceneConfig = SceneConfig()
     auto: AutoConfig = AutoConfig()
     control: ControlConfig = ControlConfig()
@@ -458,6 +493,7 @@ class Config(_Model):
     music: MusicConfig = MusicConfig()
     midi: MidiConfig = MidiConfig()
     osc: OscConfig = OscConfig()
+    wekinator: WekinatorConfig = WekinatorConfig()
     record: RecordConfig = RecordConfig()
     synth: SynthConfig = SynthConfig()
     status: StatusConfig = StatusConfig()

@@ -10,7 +10,7 @@ import pytest
 
 from sonify.capture import DEMO_LOOKS, DemoSource, Frame, SourceError
 
-LOOKS = ("sunset", "night", "city")
+LOOKS = ("sunset", "night", "city", "visitors")
 
 
 def frames_of(source: DemoSource, count: int) -> list[Frame]:

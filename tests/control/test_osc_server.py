@@ -445,7 +445,9 @@ def test_address_space_documents_every_address() -> None:
     paths = {entry["path"] for entry in ADDRESS_SPACE}
     assert paths == {"/sonify/scene", "/sonify/param/{name}", "/sonify/tempo",
                      "/sonify/mute/{voice}", "/sonify/freeze", "/sonify/learn", "/sonify/panic",
-                     "/sonify/status"}
+                     "/sonify/status", "/sonify/teach/record", "/sonify/teach/snapshot",
+                     "/sonify/teach/train", "/sonify/teach/run", "/sonify/teach/clear",
+                     "/sonify/teach/outputs"}
     for entry in ADDRESS_SPACE:
         assert {"path", "types", "range", "description"} <= entry.keys()
         assert entry["command"] is None or entry["command"] in KINDS

@@ -16,12 +16,13 @@ from sonify.features.registry import (
     ONSET_NAMES,
     SCALAR_NAMES,
     SCALARS,
+    VISION_ONSET_NAMES,
     FeatureSpec,
     fraction,
     fractions,
 )
 from sonify.scene.mapping import feature_range
-from sonify.scene.schema import TriggerSpec
+from sonify.scene.schema import ALL_ONSETS, TriggerSpec
 
 
 def test_stars_read_on_one_scale_for_scenes_stream_page_and_preview() -> None:
@@ -57,9 +58,13 @@ def test_onsets_are_named_once() -> None:
     assert ONSET_NAMES == ("motion_onset", "cut_onset", "stars_onset")
     assert set(ONSET_NAMES) <= set(SCALAR_NAMES)
     assert typing.get_args(registry.OnsetName) == ONSET_NAMES
-    # a scene trigger accepts exactly these
-    hints = typing.get_type_hints(TriggerSpec)
-    assert typing.get_args(hints["on"]) == ONSET_NAMES
+    # a scene trigger accepts exactly these, the people's, and either inside a zone
+    assert ALL_ONSETS == ONSET_NAMES + VISION_ONSET_NAMES
+    for name in (*ALL_ONSETS, "zone:door:enter_onset", "zone:door:motion_onset"):
+        assert TriggerSpec(on=name, osc={"address": "/x"}).on == name
+    for name in ("motion", "people", "zone:door:presence", "cam1:motion_onset"):
+        with pytest.raises(ValueError, match="is not an onset"):
+            TriggerSpec(on=name, osc={"address": "/x"})
 
 
 def test_auto_mode_knows_the_registry_moods() -> None:

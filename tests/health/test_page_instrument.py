@@ -188,7 +188,7 @@ def test_the_page_plays_on_a_phone(browser: Any, engine: FakeEngine, tmp_path: P
         page.goto(server.url)
         expect(page.locator("#conn")).to_have_text("live")
         # one column: nothing wider than the screen, the launch buttons big enough for a thumb
-        for section in page.locator("section").all():
+        for section in page.locator("section:visible").all():
             box = section.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
         assert page.locator("#launch-night").bounding_box()["height"] >= 44

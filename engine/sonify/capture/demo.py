@@ -19,6 +19,7 @@ import numpy as np
 
 from sonify.capture.base import SourceError
 from sonify.capture.pacing import PacedSource
+from sonify.capture.visitors import VisitorRoom
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ DEMO_LOOKS: dict[str, str] = {
     "sunset": "warm orange-red sky over dark water, a slowly sinking sun, drifting clouds",
     "night": "dark-blue sky over hills with many small twinkling stars and now and then a meteor",
     "city": "skyline of lit windows, cars in two lanes and a passing train: many straight edges",
+    "visitors": "a room with a wall and a floor where 0-3 people walk in from the sides and out "
+                "(for the people, zone and flow features)",
 }
 """Demo look name -> one-line description; ``demo:NAME`` picks one."""
 
@@ -414,8 +417,20 @@ class _City(_Look):
             cv2.circle(frame, (wheel_x, top + car_h), px(14), (15, 15, 15), -1)
 
 
-_LOOK_CLASSES: dict[str, type[_Look]] = {"sunset": _Sunset, "night": _Night, "city": _City}
-_LOOK_IDS = {"sunset": 1, "night": 2, "city": 3}
+class _Visitors(_Look):
+    """People walking through a room (``capture/visitors.py``)."""
+
+    def __init__(self, width: int, height: int, rng: np.random.Generator, seed: int) -> None:
+        super().__init__(width, height, rng, seed)
+        self.room = VisitorRoom(width, height, rng, seed)
+
+    def render(self, t_s: float) -> np.ndarray:
+        return self.room.render(t_s)
+
+
+_LOOK_CLASSES: dict[str, type[_Look]] = {"sunset": _Sunset, "night": _Night, "city": _City,
+                                         "visitors": _Visitors}
+_LOOK_IDS = {"sunset": 1, "night": 2, "city": 3, "visitors": 4}
 _CYCLE_ORDER = ("sunset", "night", "city")
 
 

@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from sonify import __version__
 from sonify.cli.parser import SubcommandParser
 from sonify.errors import CliError, SourceError
-from sonify.util.notice import NOTICE
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "SUBCOMMANDS", "CliError", "build_parser", "main"]
 
 EXIT_BAD_INPUT = 2
 
 SUBCOMMANDS = ("features", "run", "render", "pianoroll", "recommend", "doctor", "recover",
-               "panic", "ports", "bench", "judge", "survey")
+               "panic", "ports", "bench", "judge", "survey", "teach")
 """The modules of ``sonify.cli`` that are subcommands (each named as its subcommand)."""
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -55,19 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Formatter(logging.Formatter):
-    """``sonify: LEVEL: message``, and ``sonify: message`` for good news (NOTICE)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return text.replace("NOTICE: ", "", 1) if record.levelno == NOTICE else text
-
-
 def _setup_logging(verbose: int) -> None:
+    # here, not at the top: `sonify --help` and `--version` never get this far (logging and
+    # what it imports are a fifth of their start-up)
+    import logging
+
+    from sonify.util.notice import NOTICE
+
+    class Formatter(logging.Formatter):
+        """``sonify: LEVEL: message``, and ``sonify: message`` for good news (NOTICE)."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            text = super().format(record)
+            return text.replace("NOTICE: ", "", 1) if record.levelno == NOTICE else text
+
     # default: warnings, errors and good news (a learned knob, a reloaded scene)
     level = NOTICE if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter("sonify: %(levelname)s: %(message)s"))
+    handler.setFormatter(Formatter("sonify: %(levelname)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
 
 

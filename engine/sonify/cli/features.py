@@ -4,7 +4,6 @@ images, a camera or the demo; ``--list`` documents every feature."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from sonify.errors import CliError
 
 if TYPE_CHECKING:
     from sonify.cli.parser import Subparsers
+    from sonify.features.registry import FeatureSpec
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -47,6 +47,8 @@ def _describe(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from sonify.capture import open_source
     from sonify.capture.files import ImageSource
     from sonify.features.analyzer import Analyzer, AnalyzerConfig
@@ -88,14 +90,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _feature_list() -> str:
-    from sonify.features.registry import ARRAYS, MOOD_LABELS, SCALARS
+    from sonify.features.registry import ARRAYS, MOOD_LABELS, SCALARS, VISION_SCALARS
 
     lines = ["Scalar features (smoothed; ranges inclusive):", ""]
-    for s in SCALARS:
+
+    def scalar(s: FeatureSpec) -> str:
         rng = f"{s.lo:g}..{s.hi:g}" if s.hi is not None else f"{s.lo:g}.."
         smooth = f"tau {s.tau_s:g} s" if s.tau_s else "unsmoothed"
-        lines.append(f"  {s.name:<14} {rng:<7} {smooth:<12} {s.description}")
-    lines += ["", "Array features:", ""]
+        return f"  {s.name:<14} {rng:<7} {smooth:<12} {s.description}"
+
+    lines += [scalar(s) for s in SCALARS]
+    lines += ["", "People, faces and flow (analysed only when a scene reads them):", ""]
+    lines += [scalar(s) for s in VISION_SCALARS]
+    lines += ["", "Any scalar inside a zone the scene declares: zone:<zone>:<feature> "
+              "(zone:door:presence).", "", "Array features:", ""]
     for s in ARRAYS:
         shape = "x".join(str(d) for d in s.shape)
         lines.append(f"  {s.name:<14} {shape:<7} {s.description}")

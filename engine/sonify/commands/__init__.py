@@ -82,6 +82,7 @@ from sonify.commands.kinds import (
     LEARN_TARGETS,
     OSC_PREFIX,
     REJECT_REASONS,
+    TEACH_ACTIONS,
     Command,
     Extra,
     Freeze,
@@ -95,6 +96,8 @@ from sonify.commands.kinds import (
     SetTempo,
     Status,
     Stop,
+    Teach,
+    TeachOutputs,
     Transpose,
     Trigger,
 )
@@ -114,6 +117,6 @@ __all__ = [
     "TAKE_LIMIT", "TEMPO_RANGE_BPM", "TRANSPOSE_RANGE", "VELOCITY_RANGE", "Command",
     "CommandContext", "CommandError", "CommandQueue", "CommandStats", "Extra", "Freeze",
     "KindStats", "Learn", "Mute", "Panic", "Reload", "SetMaster", "SetParam", "SetScene",
-    "SetTempo", "Status", "Stop", "Transpose", "Trigger", "check", "from_json", "from_osc",
-    "to_json",
+    "SetTempo", "Status", "Stop", "TEACH_ACTIONS", "Teach", "TeachOutputs", "Transpose",
+    "Trigger", "check", "from_json", "from_osc", "to_json",
 ]

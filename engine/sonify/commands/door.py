@@ -23,6 +23,8 @@ from sonify.commands.kinds import (
     SetTempo,
     Status,
     Stop,
+    Teach,
+    TeachOutputs,
     Transpose,
     Trigger,
 )
@@ -38,6 +40,7 @@ RATES: dict[str, tuple[float, float]] = {
     Trigger.kind: (200.0, 64.0),  # notes from MIDI in: a fast player, not a flood
     Learn.kind: (4.0, 4.0),
     Status.kind: (50.0, 20.0),
+    Teach.kind: (20.0, 20.0),  # a train costs up to a few hundred ms (on its own thread live)
 }
 # State commands: type -> coalescing key. Any other command is an event command (FIFO).
 STATE_KEYS: dict[type, Callable[[Any], Hashable]] = {
@@ -51,6 +54,7 @@ STATE_KEYS: dict[type, Callable[[Any], Hashable]] = {
     Stop: lambda cmd: Stop.kind,
     SetParam: lambda cmd: (SetParam.kind, cmd.name),
     Mute: lambda cmd: (Mute.kind, cmd.voice),
+    TeachOutputs: lambda cmd: TeachOutputs.kind,
 }
 ALWAYS_ADMITTED: tuple[type, ...] = (Panic, Stop)  # even into a full queue
 MAX_WAITING = 512

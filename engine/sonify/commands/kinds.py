@@ -26,6 +26,10 @@ LEARN_TARGETS: dict[str, str] = {
     "master": "master level 0..1 (or lo..hi): SetMaster(level)",
     "freeze": "value >= 64 freezes the features, < 64 releases them: Freeze(on)",
     "panic": "a button: all notes off when the value goes from < 64 to >= 64: Panic()",
+    "teach_record": "value >= 64 records examples, < 64 stops: Teach(record|stop_recording)",
+    "teach_run": "value >= 64 lets the model play, < 64 stops it: Teach(run|stop_running)",
+    "teach_snapshot": "a button: record one example on press: Teach(snapshot)",
+    "teach_train": "a button: train the model on press: Teach(train)",
 }
 
 OSC_PREFIX = "/sonify"
@@ -117,6 +121,33 @@ class Learn:
     kind: ClassVar[str] = "learn"
 
 
+TEACH_ACTIONS: tuple[str, ...] = ("record", "stop_recording", "snapshot", "train", "run",
+                                   "stop_running", "clear")
+"""What ``Teach`` can do (Wekinator's record/train/run): ``record`` adds an example each frame
+until ``stop_recording``; ``snapshot`` adds one; ``train`` fits the model on the examples;
+``run`` lets the model drive its outputs until ``stop_running``; ``clear`` deletes every
+example."""
+
+
+@dataclass(frozen=True, slots=True)
+class Teach:
+    """Mapping by example (the scene's ``[teach]``): one of ``TEACH_ACTIONS``."""
+
+    action: str
+    kind: ClassVar[str] = "teach"
+
+
+@dataclass(frozen=True, slots=True)
+class TeachOutputs:
+    """The output values the next examples pair with the features (Wekinator's
+    ``/wekinator/control/outputs``), in the order of the scene's ``[teach] outputs``, each in
+    that output's own units (a parameter in its range, tempo in bpm; a discrete output by its
+    choice's index). Outputs not given keep their current values."""
+
+    values: tuple[float, ...]
+    kind: ClassVar[str] = "teach_outputs"
+
+
 @dataclass(frozen=True, slots=True)
 class SetMaster:
     """The master level, 0..1 (``MASTER_RANGE``): scales note velocities."""
@@ -193,16 +224,18 @@ class Extra:
 
 
 Command: TypeAlias = (SetScene | SetParam | SetTempo | Mute | Freeze | Panic | Learn | SetMaster
-                      | Transpose | Trigger | Status | Reload | Stop | Extra)
+                      | Transpose | Trigger | Status | Reload | Stop | Teach | TeachOutputs
+                      | Extra)
 
 COMMAND_TYPES: tuple[type, ...] = (SetScene, SetParam, SetTempo, Mute, Freeze, Panic, Learn,
-                                   SetMaster, Transpose, Trigger, Status, Reload, Stop, Extra)
+                                   SetMaster, Transpose, Trigger, Status, Reload, Stop, Teach,
+                                   TeachOutputs, Extra)
 # kind -> type of every built-in command (an Extra's kind is its own name)
 KINDS: dict[str, type] = {
     SetScene.kind: SetScene, SetParam.kind: SetParam, SetTempo.kind: SetTempo, Mute.kind: Mute,
     Freeze.kind: Freeze, Panic.kind: Panic, Learn.kind: Learn, SetMaster.kind: SetMaster,
     Transpose.kind: Transpose, Trigger.kind: Trigger, Status.kind: Status, Reload.kind: Reload,
-    Stop.kind: Stop,
+    Stop.kind: Stop, Teach.kind: Teach, TeachOutputs.kind: TeachOutputs,
 }
 
 

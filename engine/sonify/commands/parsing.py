@@ -21,6 +21,8 @@ from sonify.commands.kinds import (
     SetParam,
     SetScene,
     SetTempo,
+    Teach,
+    TeachOutputs,
     Transpose,
     Trigger,
 )
@@ -67,7 +69,10 @@ def from_osc(address: str, args: Sequence[Any], *, prefix: str = OSC_PREFIX) -> 
     ``wrong_arity``, ``wrong_type``, ``out_of_range`` for a switch that is not 0|1) otherwise.
 
     Addresses are literal (no OSC patterns): ``/scene s``, ``/param/<name> f|i``, ``/tempo f|i``,
-    ``/mute/<voice> 0|1``, ``/freeze 0|1``, ``/learn s``, ``/panic`` (or ``/panic 0|1``), and
+    ``/mute/<voice> 0|1``, ``/freeze 0|1``, ``/learn s``, ``/panic`` (or ``/panic 0|1``),
+    mapping by example: ``/teach/record 0|1`` (start or stop recording examples),
+    ``/teach/run 0|1``, ``/teach/snapshot``, ``/teach/train``, ``/teach/clear`` and
+    ``/teach/outputs f...`` (the values the next examples pair with), and
     the 0..1 variants for a fader: ``/tempo/norm f`` (linearly over ``TEMPO_RANGE_BPM``) and
     ``/param/<name>/norm f`` (over the parameter's range), ``out_of_range`` beyond 0..1.
     ``/status`` is a request for a reply, which the OSC server answers itself: not a command.
@@ -86,6 +91,9 @@ def from_osc(address: str, args: Sequence[Any], *, prefix: str = OSC_PREFIX) -> 
         return Freeze(_osc_switch(_one_arg(args, address), "freeze"))
     if address == f"{prefix}/learn":
         return Learn(_one_arg(args, address))
+    teach = address.removeprefix(f"{prefix}/teach/")
+    if teach != address:
+        return _teach_from_osc(teach, address, args)
     param = address.removeprefix(f"{prefix}/param/")
     if param != address and param:
         name = param.removesuffix(NORM_SUFFIX)
@@ -99,9 +107,31 @@ def from_osc(address: str, args: Sequence[Any], *, prefix: str = OSC_PREFIX) -> 
     raise CommandError("unknown_address", f"unknown address {address[:80]!r}")
 
 
+_TEACH_SWITCHES = {"record": ("record", "stop_recording"), "run": ("run", "stop_running")}
+
+
+def _teach_from_osc(action: str, address: str, args: Sequence[Any]) -> Command:
+    """``/teach/record 0|1``, ``/teach/run 0|1`` (no argument: 1), ``/teach/snapshot``,
+    ``/teach/train``, ``/teach/clear``, ``/teach/outputs f...``."""
+    if action == "outputs":
+        if not args:
+            raise CommandError("wrong_arity", f"{address} takes one or more numbers")
+        return TeachOutputs(tuple(_osc_number(a, f"teach output {i + 1}")
+                                  for i, a in enumerate(args)))
+    if action in _TEACH_SWITCHES:
+        on = True if not args else _osc_switch(_one_arg(args, address), f"teach {action}")
+        return Teach(_TEACH_SWITCHES[action][0 if on else 1])
+    if action in ("snapshot", "train", "clear"):
+        if args:
+            raise CommandError("wrong_arity", f"{address} takes no argument, got {len(args)}")
+        return Teach(action)
+    raise CommandError("unknown_address", f"unknown address {address[:80]!r}; teach takes "
+                                          f"record, run, snapshot, train, clear, outputs")
+
+
 # What JSON can express, in the order an error lists them.
 JSON_KINDS: tuple[str, ...] = ("scene", "mute", "freeze", "panic", "tempo", "param", "master",
-                               "transpose", "trigger", "learn")
+                               "transpose", "trigger", "learn", "teach")
 
 
 def _json_flag(value: object, what: str) -> bool:
@@ -129,7 +159,9 @@ def from_json(name: object, arg: object, *, kinds: Sequence[str] = JSON_KINDS) -
     ``scene`` a name; ``mute`` ``{"voice": v, "muted": bool}`` (muted defaults to true) or
     ``[v, bool]``; ``freeze`` bool or 0/1; ``panic`` anything; ``tempo`` bpm; ``param``
     ``{"name": n, "value": x}`` or ``[n, x]``; ``master`` 0..1; ``transpose`` semitones;
-    ``trigger`` ``{"pitch": p, "velocity": v}`` or ``[p, v]``; ``learn`` a target name.
+    ``trigger`` ``{"pitch": p, "velocity": v}`` or ``[p, v]``; ``learn`` a target name;
+    ``teach`` an action (``record``, ``stop_recording``, ``snapshot``, ``train``, ``run``,
+    ``stop_running``, ``clear``).
     Numbers are checked by ``check``; booleans are not numbers.
     """
     if not isinstance(name, str) or name not in kinds or name not in JSON_KINDS:
@@ -167,6 +199,8 @@ def from_json(name: object, arg: object, *, kinds: Sequence[str] = JSON_KINDS) -
                                      'trigger needs {"pitch": 0..127, "velocity": 1..127} or '
                                      '[PITCH, VELOCITY]')
         return Trigger(pitch, velocity)  # type: ignore[arg-type]
+    if name == "teach":
+        return Teach(arg)  # type: ignore[arg-type]
     return Learn(arg)  # type: ignore[arg-type]
 
 
@@ -186,6 +220,10 @@ def to_json(cmd: Command) -> tuple[str, object]:
             return cmd.kind, on
         case Learn(param=param):
             return cmd.kind, param
+        case Teach(action=action):
+            return cmd.kind, action
+        case TeachOutputs(values=values):
+            return cmd.kind, list(values)
         case SetMaster(level=level):
             return cmd.kind, level
         case Transpose(semitones=semitones):

@@ -12,6 +12,7 @@ from pathlib import Path
 from sonify.commands.kinds import (
     KINDS,
     LEARN_TARGETS,
+    TEACH_ACTIONS,
     Command,
     Extra,
     Freeze,
@@ -25,6 +26,8 @@ from sonify.commands.kinds import (
     SetTempo,
     Status,
     Stop,
+    Teach,
+    TeachOutputs,
     Transpose,
     Trigger,
 )
@@ -166,6 +169,15 @@ def check(cmd: object, context: CommandContext | None = None) -> Command:
             if not isinstance(scene, Scene) or not isinstance(path, Path):
                 raise CommandError("wrong_type", f"reload needs a checked Scene and its Path, "
                                                  f"got {type(scene).__name__} and {path!r}")
+        case Teach(action=action):
+            _name(action, "the teach action")
+            _known(action, TEACH_ACTIONS, "unknown_command", "teach action")
+        case TeachOutputs(values=values):
+            if not isinstance(values, tuple) or not values:
+                raise CommandError("wrong_arity", f"teach outputs need one or more numbers, "
+                                                  f"got {values!r:.80}")
+            for i, v in enumerate(values):
+                _number(v, f"teach output {i + 1}")
         case Extra(name=name):
             _name(name, "an extra command's name")
             if name in KINDS:

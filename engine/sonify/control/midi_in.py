@@ -31,6 +31,10 @@ Control Change         bound to a scene parameter                     SetParam(n
                        bound to "master"                              SetMaster(level 0..1)
                        bound to "freeze" (value >= 64 is on)          Freeze(bool)
                        bound to "panic" (a button: fires on press)    Panic()
+                       bound to "teach_record" / "teach_run"          Teach(record|stop_recording,
+                       (value >= 64 is on)                            run|stop_running)
+                       bound to "teach_snapshot" / "teach_train"      Teach(snapshot|train)
+                       (buttons: fire on press)
 Program Change n       program_scenes[n], else sorted(scenes())[n]    SetScene(name)
 Note On (velocity>0)   notes = "transpose"                            Transpose(note - root)
                        notes = "trigger"                              Trigger(note, velocity)
@@ -101,6 +105,7 @@ from sonify.commands import (
     SetParam,
     SetScene,
     SetTempo,
+    Teach,
     Transpose,
     Trigger,
     check,
@@ -709,15 +714,19 @@ class MidiControl:
         target = b.param
         if target == "freeze":
             self._send_changed(target, Freeze(value >= 64))
-        elif target == "panic":
+        elif target in ("panic", "teach_snapshot", "teach_train"):  # buttons: fire on press
             pressed = value >= 64
             with self._lock:
                 was = self._last_sent.get(target, False)
                 self._last_sent[target] = pressed
             if pressed and not was:
-                self._issue(Panic())
+                self._issue(Panic() if target == "panic" else Teach(target.removeprefix("teach_")))
             else:
                 self._ignore("unchanged")
+        elif target in ("teach_record", "teach_run"):  # switches: >= 64 on
+            on, off = ("record", "stop_recording") if target == "teach_record" else (
+                "run", "stop_running")
+            self._send_changed(target, Teach(on if value >= 64 else off))
         elif target == "tempo":
             lo, hi = self.tempo_range_bpm if b.lo is None or b.hi is None else (b.lo, b.hi)
             self._send_changed(target, SetTempo.clamped(_scale(value, lo, hi)))

@@ -131,6 +131,22 @@ ADDRESS_SPACE: list[dict[str, Any]] = [
      "range": f"a parameter name (or {', '.join(LEARN_TARGETS)})",
      "command": Learn.kind, "description": "MIDI learn: the next knob moved on the MIDI "
                                            "controller binds to this parameter"},
+    {"path": f"{PREFIX}/teach/record", "types": "i", "range": (0, 1), "command": "teach",
+     "description": "mapping by example: 1 starts recording examples (the features paired "
+                    "with the outputs' current values, [teach] record_hz a second), 0 stops"},
+    {"path": f"{PREFIX}/teach/snapshot", "types": "", "range": None, "command": "teach",
+     "description": "mapping by example: record one example now"},
+    {"path": f"{PREFIX}/teach/train", "types": "", "range": None, "command": "teach",
+     "description": "mapping by example: train the model on the examples (saved with them)"},
+    {"path": f"{PREFIX}/teach/run", "types": "i", "range": (0, 1), "command": "teach",
+     "description": "mapping by example: 1 lets the model drive its outputs, 0 stops it"},
+    {"path": f"{PREFIX}/teach/clear", "types": "", "range": None, "command": "teach",
+     "description": "mapping by example: delete every example"},
+    {"path": f"{PREFIX}/teach/outputs", "types": "f", "range": None,
+     "command": "teach_outputs",
+     "description": "mapping by example: the outputs' values (one float each, in their own "
+                    "units) the next examples pair with, in "
+                    "the order of the scene's [teach] outputs"},
     {"path": f"{PREFIX}/panic", "types": "", "range": None, "command": Panic.kind,
      "description": "all notes off now, even inside a future bundle; an optional 0|1 argument "
                     "is a button: 1 fires, 0 (the release) is ignored"},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from sonify.features import constants as C
@@ -116,36 +116,118 @@ OnsetName = Literal["motion_onset", "cut_onset", "stars_onset"]
 ONSET_NAMES: tuple[OnsetName, ...] = get_args(OnsetName)
 """The onset features: 1 on the frame an event starts, else 0 (scene triggers fire on them)."""
 
-FEATURES: dict[str, FeatureSpec] = {f.name: f for f in SCALARS + ARRAYS}
+# -- people, zones and flow (``features/vision.py``: computed only when a scene reads them) --
+
+MAX_PEOPLE_SLOTS = 4
+"""Tracked people with a slot of their own (``person1_*`` .. ``person4_*``)."""
+PERSON_SPEED_FULL_SCALE = 0.5
+"""A person's speed that reads 1: half the frame (width or height) per second."""
+FLOW_FULL_SCALE = 0.1
+"""The mean optical-flow speed over the frame that reads 1: a tenth of the frame per second
+(the whole picture panning slowly, or a visitor filling a third of it walking briskly)."""
+_PERSON_SLOT_FIELDS = (
+    ("on", "1 while slot {k} holds a tracked person, else 0", 0.0),
+    ("x", "horizontal centre of the person in slot {k} (0 left, 1 right; 0.5 when empty)", 0.1),
+    ("y", "vertical centre of the person in slot {k} (0 top, 1 bottom; 0.5 when empty)", 0.1),
+    ("size", "height of the person in slot {k} over the frame height: closeness "
+             "(0 when empty)", 0.2),
+    ("speed", "speed of the person in slot {k}, 1 = {fs:g} frames/s (0 when empty)", 0.3),
+)
+
+VISION_SCALARS: tuple[FeatureSpec, ...] = (
+    FeatureSpec("presence", "share of the frame in the foreground (background subtraction): "
+                "0 an empty room, 1 everything changed", tau_s=0.3),
+    FeatureSpec("blobs", "number of foreground blobs (moving or new things, each at least "
+                "0.2% of the frame)", hi=None, full_scale=8.0, tau_s=0.2),
+    FeatureSpec("people", "number of tracked people (blobs or HOG detections kept across "
+                "frames)", hi=None, full_scale=float(MAX_PEOPLE_SLOTS)),
+    FeatureSpec("person_x", "horizontal centre of the nearest (tallest) person: 0 left, "
+                "1 right; 0.5 when nobody", tau_s=0.2),
+    FeatureSpec("person_y", "vertical centre of the nearest (tallest) person: 0 top, "
+                "1 bottom; 0.5 when nobody", tau_s=0.2),
+    FeatureSpec("person_near", "height of the nearest person over the frame height: 0 nobody "
+                "or far away, 1 filling the frame", tau_s=0.3),
+    FeatureSpec("person_speed", "mean speed of the tracked people, 1 = "
+                f"{PERSON_SPEED_FULL_SCALE:g} frames per second (0 when nobody)", tau_s=0.3),
+    FeatureSpec("faces", "number of frontal faces (OpenCV's Haar cascade)", hi=None,
+                full_scale=4.0),
+    FeatureSpec("face_x", "horizontal centre of the largest face (0.5 when none)", tau_s=0.2),
+    FeatureSpec("face_y", "vertical centre of the largest face (0.5 when none)", tau_s=0.2),
+    FeatureSpec("enter_onset", "1 on the frame a tracked person appears, else 0"),
+    FeatureSpec("leave_onset", "1 on the frame a tracked person is lost, else 0"),
+    FeatureSpec("flow", "mean dense optical-flow speed over the frame, 1 = "
+                f"{FLOW_FULL_SCALE:g} frames per second", tau_s=0.15),
+    FeatureSpec("flow_x", "direction of the moving pixels across: 0 all left, 0.5 none or "
+                "balanced, 1 all right", tau_s=0.2),
+    FeatureSpec("flow_y", "direction of the moving pixels up and down: 0 all up, 0.5 none or "
+                "balanced, 1 all down", tau_s=0.2),
+    FeatureSpec("flow_direction", "angle of the mean flow as a fraction of a turn: 0 right, "
+                "0.25 down, 0.5 left, 0.75 up (0 when still)", tau_s=0.2, circular=True),
+    *(FeatureSpec(f"person{k}_{field}",
+                  text.format(k=k, fs=PERSON_SPEED_FULL_SCALE), tau_s=tau)
+      for k in range(1, MAX_PEOPLE_SLOTS + 1) for field, text, tau in _PERSON_SLOT_FIELDS),
+)
+"""Features of people, faces, foreground and optical flow; not in ``SCALARS`` (the kernel's
+set): ``vision.Vision`` computes them only when a scene reads one."""
+VISION_NAMES: tuple[str, ...] = tuple(f.name for f in VISION_SCALARS)
+VISION_ONSET_NAMES: tuple[str, ...] = ("enter_onset", "leave_onset")
+
+ZONE_PREFIX = "zone:"
+"""``zone:<zone>:<feature>`` reads a scalar feature (picture or vision) inside a named zone."""
+
+
+def split_zone(name: str) -> tuple[str, str] | None:
+    """``"zone:door:presence"`` -> ``("door", "presence")``; None for a name that is not a
+    zone feature (no prefix, or an empty zone or feature part)."""
+    if not name.startswith(ZONE_PREFIX):
+        return None
+    zone, sep, feature = name[len(ZONE_PREFIX):].partition(SOURCE_SEPARATOR)
+    return (zone, feature) if sep and zone and feature else None
+
+
+FEATURES: dict[str, FeatureSpec] = {f.name: f for f in SCALARS + ARRAYS + VISION_SCALARS}
 SCALAR_NAMES: tuple[str, ...] = tuple(f.name for f in SCALARS)
 ARRAY_NAMES: tuple[str, ...] = tuple(f.name for f in ARRAYS)
 assert set(ONSET_NAMES) <= set(SCALAR_NAMES)
+assert not set(VISION_NAMES) & set(SCALAR_NAMES + ARRAY_NAMES)
 
 
 def spec(name: str) -> FeatureSpec:
-    """The spec of ``name``; a KeyError that lists the known names otherwise."""
+    """The spec of ``name`` (a zone feature ``zone:<zone>:<feature>`` has its scalar's spec
+    under its own name); a KeyError that lists the known names otherwise."""
     try:
         return FEATURES[name]
     except KeyError:
+        zoned = split_zone(name)
+        base = FEATURES.get(zoned[1]) if zoned else None
+        if base is not None and base.is_scalar:
+            return replace(base, name=name)
         known = ", ".join(FEATURES)
-        raise KeyError(f"unknown feature {name!r}; known features: {known}") from None
+        raise KeyError(f"unknown feature {name!r}; known features: {known} (and "
+                       f"{ZONE_PREFIX}<zone>:<scalar feature>)") from None
 
 
 def fraction(name: str, value: float) -> float:
     """The scalar feature ``name`` at ``value`` as 0..1 over its ``span``, clipped (so a count
     such as ``stars`` reads ``count / full_scale``, at most 1; NaN reads 0)."""
-    lo, hi = FEATURES[name].span
+    known = FEATURES.get(name)
+    lo, hi = (known if known is not None else spec(name)).span
     return min(1.0, max(0.0, (value - lo) / (hi - lo)))
 
 
 def fractions(values: Mapping[str, float], digits: int | None = 4) -> dict[str, float]:
-    """Every scalar feature of ``values`` (registry order) as ``fraction``, rounded to
-    ``digits`` (None: not rounded): the OSC feature stream and the health page's bars."""
+    """Every scalar feature of ``values`` (registry order: the picture's, the vision ones,
+    then zone features in the order of ``values``) as ``fraction``, rounded to ``digits``
+    (None: not rounded): the OSC feature stream and the health page's bars."""
     out: dict[str, float] = {}
-    for s in SCALARS:
-        if s.name in values:
-            frac = fraction(s.name, values[s.name])
-            out[s.name] = frac if digits is None else round(frac, digits)
+    names = [s.name for s in SCALARS + VISION_SCALARS if s.name in values]
+    names += [n for n in values if n.startswith(ZONE_PREFIX)]
+    for name in names:
+        try:
+            frac = fraction(name, values[name])
+        except KeyError:
+            continue  # a zone name over an unknown feature: not a feature
+        out[name] = frac if digits is None else round(frac, digits)
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from sonify.capture import Frame, Source, SourceError
 from sonify.features.analyzer import Analyzer, Features
-from sonify.features.registry import ONSET_NAMES
+from sonify.performance.vision import onsets_of
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,7 @@ class Latest:
     def publish(self, feats: Features) -> None:
         with self._lock:
             self.features = feats
-            for name in ONSET_NAMES:
-                if feats.raw.get(name):
-                    self._onsets.add(name)
+            self._onsets.update(onsets_of(feats))
             self.frames += 1
             self.frame_times.append(time.perf_counter())
             self.analysis_ms.append(feats.analysis_ms)
@@ -68,7 +66,8 @@ class Capture:
     """Reads ``source`` on its own thread and publishes each analysed frame into ``latest``.
 
     ``beat`` is called with ``time.perf_counter()`` while the loop turns (the watchdog);
-    ``on_frame(image, features)`` after each analysed frame (metrics, the preview). ``error``
+    ``on_frame(image, features)`` after each analysed frame (metrics, the preview);
+    ``vision(frame, features)`` adds the people, flow and zone features the scene reads. ``error``
     holds what stopped the loop, if anything: the music thread decides what to do with it.
     """
 
@@ -76,9 +75,11 @@ class Capture:
                  beat: Callable[[float], None],
                  on_frame: Callable[[np.ndarray, Features], None],
                  retry_initial_s: float = 1.0, retry_max_s: float = 30.0,
-                 strict: bool = False) -> None:
+                 strict: bool = False,
+                 vision: Callable[[Frame, Features], Features] | None = None) -> None:
         self.source = source
         self.analyzer = analyzer
+        self.vision = vision  # people, flow and zones the scene reads (``VisionStage``)
         self.latest = Latest()
         self.opened = False
         self.error: BaseException | None = None
@@ -115,6 +116,8 @@ class Capture:
     def analyze(self, frame: Frame) -> Features:
         """Analyse one frame and publish its features (the capture thread, or a virtual run)."""
         feats = self.analyzer.analyze(frame)
+        if self.vision is not None:
+            feats = self.vision(frame, feats)
         self.latest.publish(feats)
         self._on_frame(frame.image, feats)
         return feats

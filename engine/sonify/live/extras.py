@@ -11,6 +11,12 @@ camera watch); one that cannot be opened at start stops the run with an error na
 the main source does. In a virtual run (``Runtime.run_virtual``) the extra sources are read on
 the music thread instead: each frame whose time has come is analysed before the main frame of
 the same time, so the whole run stays deterministic.
+
+An extra source whose input is ``osc:PORT`` (``osc:HOST:PORT``, ``osc://HOST:PORT``) is not a
+picture: its features arrive over OSC from another sonify box, TouchDesigner or a sensor
+(``sonify.control.feature_in.OscFeatureInput``), which publishes them on its own thread. A
+virtual run skips such sources (they live on the wall clock), says so in the log, and scenes
+read them as neutral values there.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import numpy as np
 
 from sonify.capture import Frame, Source, SourceError, open_source
 from sonify.config import Config
+from sonify.control.feature_in import OscFeatureInput, parse_osc_input
+from sonify.control.udp import ListenError
 from sonify.features.analyzer import Analyzer, AnalyzerConfig, Features
 from sonify.live.capture import Capture
 from sonify.performance.sources import SourceFeatures
@@ -48,8 +56,20 @@ class ExtraSources:
                  realtime: bool, beat: Callable[[float], None], strict: bool = False) -> None:
         self.features = features
         self.extras: list[_Extra] = []
+        self.osc: list[OscFeatureInput] = []
         sc = config.source
         for x in sc.extra:
+            try:
+                where = parse_osc_input(x.input)
+            except ValueError as exc:
+                raise SourceError(f"[[source.extra]] {x.name}: {exc}") from None
+            if where is not None:
+                if realtime:
+                    self.osc.append(OscFeatureInput(x.name, *where, features.publish))
+                else:
+                    logger.info("extra source %s (OSC %s:%d) skipped in a virtual run: its "
+                                "features read as a plain grey picture", x.name, *where)
+                continue
             try:
                 source = open_source(
                     x.input, width=x.width or sc.width, height=x.height or sc.height,
@@ -74,7 +94,7 @@ class ExtraSources:
 
     @property
     def names(self) -> list[str]:
-        return [x.name for x in self.extras]
+        return [x.name for x in self.extras] + [o.name for o in self.osc]
 
     def open(self) -> None:
         """Open every extra source; SourceError names the one that cannot be opened."""
@@ -85,16 +105,26 @@ class ExtraSources:
                 self.close()
                 raise SourceError(f"extra source {x.name} ({x.source.name}): {exc}") from None
             logger.info("extra source %s: %s", x.name, x.source.name)
+        for o in self.osc:
+            try:
+                o.open()
+            except (ListenError, OSError) as exc:  # the port is taken, the host is not there
+                self.close()
+                raise SourceError(f"extra source {o.name} ({o.where}): {exc}") from None
 
     def start(self) -> None:
         """A capture thread per extra source (live runs)."""
         for x in self.extras:
             x.capture.start()
+        for o in self.osc:
+            o.start()
 
     def close(self, join_s: float = 0.0) -> None:
         """Close every extra source, then wait up to ``join_s`` for each capture thread."""
         for x in self.extras:
             x.source.close()
+        for o in self.osc:
+            o.close()
         for x in self.extras:
             if join_s > 0:
                 x.capture.join(join_s)

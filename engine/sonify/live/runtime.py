@@ -64,6 +64,7 @@ from sonify.performance.core import (  # re-exported: tests and tools know them 
 from sonify.performance.driver import SceneDriver
 from sonify.performance.form import Form
 from sonify.performance.loop import Script, play
+from sonify.performance.vision import VisionStage
 from sonify.scene.player import ScenePlayer
 from sonify.timing.clock import ManualTime, RealTime, TimeSource
 from sonify.timing.scheduler import Scheduler
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from sonify.control.midi_in import MidiControl
     from sonify.control.osc_server import ControlServer
     from sonify.control.reload import SceneReloader
+    from sonify.control.wekinator import WekinatorServer
     from sonify.scene.schema import Scene
     from sonify.timing.sync import ExternalTempo
 
@@ -114,8 +116,10 @@ class Runtime:
         h = config.hours
         self.gate = (HoursGate(h.opening_hours(), control=h.fade_control or None)
                      if h.enabled else None)
+        # live, a [teach] model trains beside the music; a virtual run trains in place
         self.performance = Performance(config, self.scheduler, strict=strict, gate=self.gate,
-                                       form=form)
+                                       form=form,
+                                       teach_threads=not isinstance(self.time, ManualTime))
         spec, note = resolve_source_spec(config.source.input)
         if note:
             logger.info("%s", note)
@@ -132,10 +136,12 @@ class Runtime:
         self.status = Status(scene=self.scene.name, source=self.source.name)
         self._status_cb = status_cb
         self._stop = threading.Event()
+        # people, faces, flow and zones: analysed only while the scene reads them
+        self.vision = VisionStage(self.performance.vision, config.vision.settings())
         self.capture = Capture(self.source, self.analyzer, self._stop,
                                beat=lambda t: self.watchdog.beat("capture", t),
                                on_frame=self._on_frame, retry_initial_s=sc.retry_initial_s,
-                               retry_max_s=sc.retry_max_s, strict=strict)
+                               retry_max_s=sc.retry_max_s, strict=strict, vision=self.vision)
         self.extras = ExtraSources(config, self.performance.sources, self._stop, strict=strict,
                                    realtime=not isinstance(self.time, ManualTime),
                                    beat=lambda t: None)  # the main capture beats the watchdog
@@ -149,6 +155,7 @@ class Runtime:
         self.reloader: SceneReloader | None = None
         self.sync: ExternalTempo | None = None  # MIDI clock in or Link, made by run()
         self.midi_control: MidiControl | None = None
+        self.wekinator: WekinatorServer | None = None  # [wekinator]: started with the services
         self.metrics = Metrics()
         self.recent_errors = RecentErrors()
         hc = config.health

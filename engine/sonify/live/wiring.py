@@ -4,9 +4,9 @@
 runs: the outputs the config asks for (``build_outputs``, with the MIDI-file fallback so the
 music is never lost), the external tempo (``make_sync``: MIDI clock in or Link), and the
 services that live beside the music on the wall clock (``start_services``: the OSC control
-server, OSCQuery, the health page, MIDI control, the scene reloader). Services read only what
-the music thread publishes (``Runtime.state()``, ``Runtime.published``) and talk back through
-``Runtime.command``.
+server, OSCQuery, the health page, MIDI control, the scene reloader, the Wekinator server).
+Services read only what the music thread publishes (``Runtime.state()``,
+``Runtime.published``) and talk back through ``Runtime.command``.
 """
 
 from __future__ import annotations
@@ -199,6 +199,16 @@ def start_services(rt: Runtime) -> None:
     if rt.config.scene.watch:
         rt.reloader = SceneReloader(rt.command, lambda: rt.scene_path)
         wanted.append(rt.reloader)
+    if rt.config.wekinator.enabled:
+        from sonify.control.wekinator import WekinatorServer
+
+        w = rt.config.wekinator
+        rt.wekinator = WekinatorServer(rt.command, host=w.host, port=w.port,
+                                       out_host=w.out_host, out_port=w.out_port)
+        # /wek/inputs are the [teach] inputs "wek:<n>"; the model's outputs go to /wek/outputs
+        rt.performance.teach.external = rt.wekinator.values
+        rt.performance.teach.on_outputs = rt.wekinator.send_outputs
+        wanted.append(rt.wekinator)
     for service in wanted:
         try:
             service.start()

@@ -1,8 +1,9 @@
 """The performance core: everything that decides the music over time, on any clock.
 
-Size (about 545 lines): the one loop body and the command dispatch it applies between blocks
+Size (about 575 lines): the one loop body and the command dispatch it applies between blocks
 share the performance's state (pending switch, fades, idle, hours); the parts that stand alone
-are in ``parts.py``, ``driver.py``, ``form.py`` and ``sources.py``.
+are in ``parts.py``, ``driver.py``, ``form.py``, ``sources.py``, ``vision.py`` and
+``teach.py``.
 
 ``Performance.step(now, features, onsets)`` is the one loop body. Live (``sonify run``: the real
 clock, a capture thread), soak tests (a manual or scaled clock) and ``sonify render`` (a file
@@ -13,7 +14,9 @@ Per block it:
    ``CommandQueue``): scene, param, tempo, mute, freeze, master, transpose, trigger, panic...;
 2. plays idle while a live source is lost (``lost=True``: hold the last picture's features, or
    a scene), and the music it chose again when the source is back;
-3. holds the features while frozen; lets the mood choose the scene in auto mode;
+3. holds the features while frozen; lets the mood choose the scene in auto mode; adds the
+   extra sources' features, says which people, flow and zone features the analysis must add
+   (``VisionDemand``), and lets the scene's ``[teach]`` model record or play (``TeachPart``);
 4. switches scene at the quantised beat, bar or phrase (the old scene's notes end there with
    their own note-offs; controls glide from the old values over ``crossfade_s``);
 5. renders the scene through the ``SceneDriver`` up to ``now + lookahead_s`` (notes) and
@@ -52,6 +55,8 @@ from sonify.commands import (
     SetTempo,
     Status,
     Stop,
+    Teach,
+    TeachOutputs,
     Transpose,
     Trigger,
     check,
@@ -62,6 +67,8 @@ from sonify.features.analyzer import Features
 from sonify.performance.driver import SceneDriver
 from sonify.performance.form import Form
 from sonify.performance.sources import SourceFeatures
+from sonify.performance.teach import TeachPart
+from sonify.performance.vision import VisionDemand, with_neutral
 from sonify.scene.player import ScenePlayer
 from sonify.scene.schema import Scene, load_scene, resolve_scene
 from sonify.timing.scheduler import Scheduler
@@ -101,12 +108,15 @@ class Performance:
     changes, auto mode, the trigger channel, the feature stream, opening hours and MIDI clock
     out; ``scene``/``seed``/``tempo_bpm`` override the config's scene, seed and tempo (render).
     ``strict`` makes a failing scene or command raise (tests) instead of being logged.
-    ``wall_clock`` is the local time for opening hours."""
+    ``wall_clock`` is the local time for opening hours; ``scene_path`` the file ``scene`` came
+    from (its ``[teach]`` examples and model are kept beside it); ``teach_threads`` trains a
+    ``[teach]`` model on a thread of its own (live), not in place (a render)."""
 
     def __init__(self, config: Config, scheduler: Scheduler, *, strict: bool = False,
                  scene: Scene | None = None, seed: int | None = None,
                  tempo_bpm: float | None = None, form: Form | None = None,
-                 gate: HoursGate | None = None,
+                 gate: HoursGate | None = None, scene_path: Path | None = None,
+                 teach_threads: bool = False,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone()
                  ) -> None:
         self.config = config
@@ -121,7 +131,7 @@ class Performance:
             self.scene_path: Path | None = resolve_scene(config.scene.name)
             scene = load_scene(self.scene_path)
         else:
-            self.scene_path = None
+            self.scene_path = scene_path
         self.scene = scene
         self.player = ScenePlayer(scene, seed=self.seed)
         if form is not None:  # a piece of known length: the harmony plans its ending
@@ -152,6 +162,14 @@ class Performance:
         self.stop_requested = False  # a Stop command came: the loop driving this ends
         # extra sources' features (``[[source.extra]]``), read by scenes as "cam1:motion"
         self.sources = SourceFeatures(x.name for x in config.source.extra)
+        # people, faces, flow and zones the scene reads: what the analysis adds to each frame
+        self.vision = VisionDemand(config.analysis.zones)
+        self.vision.update(self.scene)
+        # mapping by example (the scene's [teach]): its learner, on this thread
+        self._now = 0.0
+        self.teach = TeachPart(lambda cmd: self.apply(cmd, self._now), self.snapshot,
+                               threaded=teach_threads)
+        self.teach.scene_changed(self.scene, self.scene_path)
         self._publish()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -217,6 +235,7 @@ class Performance:
         feature stream and opening hours. ``lost``: whether a live source is lost now (None:
         a source that cannot be). Returns the events scheduled by the scene this block."""
         assert self.driver is not None, "start() the performance first"
+        self._now = now
         onset_list = list(onsets)
         arrived = tuple(onset_list)  # what this block's frames brought, before any is used
         self._apply_commands(now)
@@ -230,6 +249,12 @@ class Performance:
         pending = self._pending.scene if self._pending is not None else None
         features = self.sources.merge(features, self.sources.wanted(self.scene, pending),
                                       hold=self.frozen is not None)
+        wanted = self.vision.update(self.scene, pending)
+        if wanted and features is not None:  # idle, held or older features lack some
+            features = with_neutral(features, wanted)
+        if self.teach.learner is not None:  # records and/or plays the learned mapping
+            features = self.teach.inputs(features)
+            self.teach.step(features, now)
         self.features = features
         onset_list = self._due_switch(features, onset_list, now + lookahead_s)
         events = self._render(features, onset_list, now + lookahead_s, now + block_s)
@@ -409,6 +434,10 @@ class Performance:
                 reply(self.state_fn())
             case Stop():
                 self.stop_requested = True
+            case Teach(action):
+                self.teach.command(action)
+            case TeachOutputs(values):
+                self.teach.set_outputs(values)
             case Learn(param):
                 learn = self.extra_commands.get("learn")
                 if learn is None:
@@ -509,6 +538,7 @@ class Performance:
         for name, value in (params or {}).items():  # sent for this scene while it was coming
             self.player.set_param(name, value)
         self.scene_path = path
+        self.teach.scene_changed(scene, path)
         if self.config.scene.crossfade_s > 0:
             self._fade = ControlFade(at_s, self.config.scene.crossfade_s,
                                      dict(self._last_controls))
@@ -545,5 +575,6 @@ class Performance:
                 "frozen": self.frozen is not None, "muted": sorted(self.muted),
                 "voices": [v.name for v in self.scene.voices],
                 "params": dict(self.player.params), "transpose": self.transpose,
+                "master": self.master, "teach": self.teach.status(),
                 "next_scene": self.pending_scene, "auto": self.auto is not None,
                 "features": feature_fractions(latest) if latest is not None else {}}

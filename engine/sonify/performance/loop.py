@@ -18,8 +18,8 @@ from sonify.capture.base import Frame
 from sonify.commands import Command
 from sonify.events import Event
 from sonify.features.analyzer import Features
-from sonify.features.registry import ONSET_NAMES
 from sonify.performance.core import Performance
+from sonify.performance.vision import onsets_of
 from sonify.timing.clock import ManualTime
 
 Script = Sequence[tuple[float, Command]]  # (seconds from the start, command)
@@ -49,7 +49,7 @@ def play(frames: Iterator[Frame] | None, performance: Performance, clock: Manual
            and not performance.stop_requested):
         while frame is not None and start_s + frame.t <= now:
             features = analyze(replace(frame, t=start_s + frame.t))
-            onsets.update(name for name in ONSET_NAMES if features.raw.get(name))
+            onsets.update(onsets_of(features))
             frame = next(frames, None)  # type: ignore[arg-type]
         while next_cmd < len(pending) and start_s + pending[next_cmd][0] <= now:
             performance.command(pending[next_cmd][1])

@@ -23,42 +23,54 @@ from typing import Any
 from pydantic import BaseModel
 
 from sonify.features.analyzer import Features
-from sonify.features.registry import SCALAR_NAMES, split_source
+from sonify.features.registry import SCALAR_NAMES, ZONE_PREFIX, split_source
 from sonify.performance.parts import neutral_features
-from sonify.scene.mapping import PARAM_PREFIX
-from sonify.scene.schema import Scene, StreamSpec
+from sonify.scene.mapping import PARAM_PREFIX, WEK_PREFIX
+from sonify.scene.schema import Scene, StreamSpec, TriggerSpec
 
 logger = logging.getLogger(__name__)
 
 
+def feature_refs(scene: Scene) -> frozenset[str]:
+    """Every feature name a scene's mappings, choices, stream, triggers and ``[teach]`` inputs
+    read (``motion``, ``cam1:motion``, ``zone:door:presence``, ``param:x``, ``wek:1``)."""
+    found = _refs(scene)
+    if scene.teach is not None:
+        found |= set(scene.teach.inputs)
+    return frozenset(found)
+
+
 def source_refs(scene: Scene) -> frozenset[str]:
     """The names of the extra sources a scene's mappings, choices and stream read."""
-    return frozenset(_refs(scene))
+    found = set()
+    for name in feature_refs(scene):
+        source, _ = split_source(name)
+        if source is not None and not name.startswith(_NOT_SOURCES):
+            found.add(source)
+    return frozenset(found)
+
+
+_NOT_SOURCES = (PARAM_PREFIX, WEK_PREFIX, ZONE_PREFIX)
 
 
 def _refs(node: Any) -> set[str]:
     found: set[str] = set()
     if isinstance(node, StreamSpec):
-        names: Iterable[str] = node.features or ()
+        found.update(node.features or ())
+    elif isinstance(node, TriggerSpec):
+        found.add(node.on)
     elif isinstance(node, BaseModel):
         feature = getattr(node, "feature", None)
-        names = [feature] if isinstance(feature, str) else []
+        if isinstance(feature, str):
+            found.add(feature)
         for field in type(node).model_fields:
             found |= _refs(getattr(node, field))
     elif isinstance(node, (list, tuple)):
-        names = []
         for item in node:
             found |= _refs(item)
     elif isinstance(node, dict):
-        names = []
         for item in node.values():
             found |= _refs(item)
-    else:
-        return found
-    for name in names:
-        source, _ = split_source(name)
-        if source is not None and not name.startswith(PARAM_PREFIX):
-            found.add(source)
     return found
 
 
@@ -136,3 +148,4 @@ class SourceFeatures:
         if self._neutral is None:
             self._neutral = dict(neutral_features().values)
         return self._neutral
+

@@ -54,7 +54,16 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from sonify.features.analyzer import Features
-from sonify.features.registry import FEATURES, SCALAR_NAMES, SOURCE_NAME, split_source
+from sonify.features.registry import (
+    FEATURES,
+    SCALAR_NAMES,
+    SOURCE_NAME,
+    VISION_NAMES,
+    ZONE_PREFIX,
+    FeatureSpec,
+    split_source,
+    split_zone,
+)
 from sonify.features.smoothing import OnePole
 from sonify.limits import PITCH_RANGE, TEMPO_RANGE_BPM, VELOCITY_RANGE
 from sonify.music import theory
@@ -74,41 +83,85 @@ PARAM_PREFIX = "param:"
 """``feature = "param:<name>"`` reads the scene's live parameter ``<name>`` (see Scene.params),
 normalised to 0..1 over its declared range, so the input range is 0..1 by default."""
 
+WEK_PREFIX = "wek:"
+"""``feature = "wek:<n>"`` reads the n-th float (1-based) of the latest ``/wek/inputs`` message
+(Wekinator's input port, ``[wekinator]`` in the config): 0 until one arrives; its input range
+is 0..1 unless the mapping gives ``in``."""
+MAX_WEK_INPUTS = 256
+
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PLAIN_NAMES: tuple[str, ...] = SCALAR_NAMES + VISION_NAMES
+
+
+def _unknown(name: str, feature: str, prefix: str, names: tuple[str, ...]) -> ValueError:
+    close = difflib.get_close_matches(feature, names, n=1)
+    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+    return ValueError(f"unknown feature {name!r}{hint}; known features: {', '.join(names)}, "
+                      f"\"zone:<zone>:<feature>\" inside a zone, \"<source>:<feature>\" for a "
+                      f"named source, \"param:<name>\" for a live parameter, or \"wek:<n>\" for "
+                      f"a Wekinator input")
 
 
 def check_feature(name: str) -> str:
-    """A scalar feature of the main source (``motion``), of a named extra source
-    (``cam1:motion``: ``[[source.extra]]`` in the config), or a live parameter
-    (``param:intensity``)."""
+    """A scalar feature of the main source (``motion``; the people, faces and flow features
+    such as ``people`` or ``flow_x``), the same inside a zone (``zone:door:presence``), a
+    picture feature of a named extra source (``cam1:motion``: ``[[source.extra]]`` in the
+    config), a live parameter (``param:intensity``) or a Wekinator input (``wek:1``)."""
     if name.startswith(PARAM_PREFIX):
         if not _PARAM_NAME.match(name[len(PARAM_PREFIX):]):
             raise ValueError(f"{name!r}: a parameter name is letters, digits and _ "
                              f"(e.g. \"param:intensity\")")
         return name
+    if name.startswith(WEK_PREFIX):
+        n = name[len(WEK_PREFIX):]
+        if not n.isdigit() or not 1 <= int(n) <= MAX_WEK_INPUTS:
+            raise ValueError(f"{name!r}: a Wekinator input is \"wek:<n>\", n = 1.."
+                             f"{MAX_WEK_INPUTS} (the n-th float of /wek/inputs)")
+        return name
+    if name.startswith(ZONE_PREFIX):
+        zoned = split_zone(name)
+        if zoned is None or not SOURCE_NAME.match(zoned[0]):
+            raise ValueError(f"{name!r}: a zone feature is \"zone:<zone>:<feature>\", the zone "
+                             f"named in letters, digits and _ (e.g. \"zone:door:presence\")")
+        if zoned[1] not in _PLAIN_NAMES:
+            raise _unknown(name, zoned[1], f"zone:{zoned[0]}:", _PLAIN_NAMES)
+        return name
     source, feature = split_source(name)
-    if source is not None and not SOURCE_NAME.match(source):
+    if source is None:
+        if feature not in _PLAIN_NAMES:
+            raise _unknown(name, feature, "", _PLAIN_NAMES)
+        return name
+    if not SOURCE_NAME.match(source):
         raise ValueError(f"{name!r}: a source name is letters, digits and _ (e.g. "
                          f"\"cam1:motion\" reads the source named cam1 in the config)")
+    if feature in VISION_NAMES:
+        raise ValueError(f"{name!r}: people, faces and flow are analysed on the main source "
+                         f"only; a named source has the picture features "
+                         f"({', '.join(SCALAR_NAMES)})")
     if feature not in SCALAR_NAMES:
-        close = difflib.get_close_matches(feature, SCALAR_NAMES, n=1)
-        prefix = f"{source}:" if source is not None else ""
-        hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown feature {name!r}{hint}; known features: "
-                         f"{', '.join(SCALAR_NAMES)}, \"<source>:<feature>\" for a named "
-                         f"source, or \"param:<name>\" for a live parameter")
+        raise _unknown(name, feature, f"{source}:", SCALAR_NAMES)
     return name
 
 
 FeatureName = Annotated[str, AfterValidator(check_feature)]
 
 
+def feature_spec(name: str) -> FeatureSpec | None:
+    """The registry spec behind a checked feature name (``zone:door:hue`` -> hue's,
+    ``cam1:motion`` -> motion's); None for a parameter or a Wekinator input."""
+    if name.startswith((PARAM_PREFIX, WEK_PREFIX)):
+        return None
+    zoned = split_zone(name)
+    base = zoned[1] if zoned is not None else split_source(name)[1]
+    return FEATURES.get(base)
+
+
 def feature_range(name: str) -> tuple[float, float]:
     """The registry span of a scalar feature (``FeatureSpec.span``: ``stars``, unbounded, reads
-    0..MAX_STARS, as the feature stream does); a live parameter reads 0..1."""
-    if name.startswith(PARAM_PREFIX):
-        return 0.0, 1.0
-    return FEATURES[split_source(name)[1]].span
+    0..MAX_STARS, as the feature stream does); a live parameter or a Wekinator input reads
+    0..1."""
+    spec = feature_spec(name)
+    return spec.span if spec is not None else (0.0, 1.0)
 
 
 def _curve_fn(name: str) -> Callable[[float], float]:
@@ -319,7 +372,7 @@ def _smoother(feature: str | None, in_: tuple[float, float] | None,
               smoothing_s: float) -> OnePole | None:
     if smoothing_s <= 0 or not feature:
         return None
-    spec = FEATURES.get(split_source(feature)[1])
+    spec = feature_spec(feature)
     return OnePole(smoothing_s, circular=spec is not None and spec.circular and in_ is None)
 
 

@@ -140,11 +140,15 @@ class ScenePlayer:
         self._harmony.relocate()
 
     def start_events(self, t: float) -> list[Event]:
-        """Program changes for the voices that ask for one."""
+        """Program changes for the voices and trigger notes that ask for one."""
         events: list[Event] = []
         for spec in self.scene.voices:
             if spec.program is not None and spec.channel is not None and not spec.mute:
                 events.append(ProgramChange(t, spec.channel - 1, spec.program - 1, spec.name))
+        for i, trig in enumerate(self.scene.triggers):
+            if trig.note is not None and trig.note.program is not None:
+                events.append(ProgramChange(t, trig.note.channel - 1, trig.note.program - 1,
+                                            f"trigger {i + 1}"))
         return events
 
     def stop_events(self, t: float) -> list[Event]:

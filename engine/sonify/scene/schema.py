@@ -30,7 +30,16 @@ from pydantic import (
     model_validator,
 )
 
-from sonify.features.registry import ARRAY_NAMES, MOOD_LABELS, SCALAR_NAMES, OnsetName
+from sonify.features.registry import (
+    ARRAY_NAMES,
+    MOOD_LABELS,
+    ONSET_NAMES,
+    SCALAR_NAMES,
+    VISION_ONSET_NAMES,
+    split_zone,
+)
+from sonify.features.zones import Zone
+from sonify.learn.spec import TeachSpec
 from sonify.limits import LOUDNESS_DEFAULT_LUFS, LOUDNESS_RANGE_LUFS
 from sonify.music import rhythm as rh
 from sonify.music import theory
@@ -49,6 +58,7 @@ from sonify.scene.mapping import (
     TempoMapping,
     UnitMapping,
     VelocityMapping,
+    check_feature,
 )
 from sonify.scene.messages import describe_errors
 from sonify.util import tomlfile
@@ -382,10 +392,14 @@ class ControlSpec(Mapping):
 
 
 class TriggerNote(SceneModel):
+    """The note a trigger plays; ``program`` (GM 1..128) is sent on its channel when the
+    scene starts, as a voice's is (a bell needs its own sound)."""
+
     channel: Channel
     pitch: Pitch
     velocity: Velocity = 100
     length_beats: Annotated[float, Field(ge=0.01, le=64)] = 1.0
+    program: Program | None = None
 
 
 class TriggerCC(SceneModel):
@@ -399,10 +413,27 @@ class TriggerOsc(SceneModel):
     args: list[int | float | str | bool] = []
 
 
+ALL_ONSETS: tuple[str, ...] = ONSET_NAMES + VISION_ONSET_NAMES
+
+
+def check_onset(name: str) -> str:
+    """An onset feature (``motion_onset``, ``enter_onset`` ...) or one inside a zone
+    (``zone:door:enter_onset``)."""
+    zoned = split_zone(name)
+    base = zoned[1] if zoned is not None else name
+    if base not in ALL_ONSETS:
+        raise ValueError(f"{name!r} is not an onset; use one of {', '.join(ALL_ONSETS)}, or "
+                         f"\"zone:<zone>:<onset>\" for one inside a zone")
+    return check_feature(name)
+
+
+OnsetFeature = Annotated[str, AfterValidator(check_onset)]
+
+
 class TriggerSpec(SceneModel):
     """On an onset (``on``), play a note, send a CC and/or an OSC message, at once."""
 
-    on: OnsetName
+    on: OnsetFeature
     note: TriggerNote | None = None
     cc: TriggerCC | None = None
     osc: TriggerOsc | None = None
@@ -503,6 +534,91 @@ def _param_refs(node: Any) -> set[str]:
     return found
 
 
+def _zone_refs(scene: Scene) -> set[str]:
+    """The zones a scene's mappings, choices, stream, triggers and teach inputs read."""
+    names: set[str] = set()
+    for feature in _feature_names(scene):
+        zoned = split_zone(feature)
+        if zoned is not None:
+            names.add(zoned[0])
+    return names
+
+
+def _feature_names(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, StreamSpec):
+        found.update(node.features or ())
+    elif isinstance(node, TriggerSpec):
+        found.add(node.on)
+    elif isinstance(node, TeachSpec):
+        found.update(node.inputs)
+    elif isinstance(node, BaseModel):
+        feature = getattr(node, "feature", None)
+        if isinstance(feature, str):
+            found.add(feature)
+        for name in type(node).model_fields:
+            found |= _feature_names(getattr(node, name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            found |= _feature_names(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            found |= _feature_names(item)
+    return found
+
+
+class ZoneSpec(SceneModel):
+    """A named part of the frame (``[[zones]]``) that features can be read inside
+    (``zone:<name>:<feature>``): ``rect = [x0, y0, x1, y1]`` or ``polygon = [[x, y], ...]`` in
+    fractions of the frame (0..1, x to the right, y down). A config's ``[[analysis.zones]]``
+    of the same name moves it (the room's geometry belongs to the installation)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    rect: tuple[float, float, float, float] | None = None
+    polygon: list[tuple[float, float]] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ZoneSpec:
+        if (self.rect is None) == (self.polygon is None):
+            raise ValueError(f"zone {self.name!r}: give rect = [x0, y0, x1, y1] or polygon = "
+                             f"[[x, y], ...] (fractions of the frame), one of them")
+        self.zone()  # the geometry's own checks (inside the frame, an area)
+        return self
+
+    def zone(self) -> Zone:
+        if self.rect is not None:
+            return Zone.rect(self.name, *self.rect)
+        return Zone(self.name, tuple(self.polygon or ()))
+
+
+TEACH_OUTPUTS = ("tempo", "master", "transpose", "scene")
+"""What a ``[teach]`` output may set besides ``param:<name>`` and ``mute:<voice>``."""
+
+
+def _check_teach(scene: Scene, teach: TeachSpec) -> None:
+    for name in teach.inputs:
+        check_feature(name)
+    voices = {v.name for v in scene.voices}
+    for out in teach.outputs:
+        kind, _, arg = out.name.partition(":")
+        if out.name in TEACH_OUTPUTS:
+            if out.name == "scene" and out.choices is None:
+                raise ValueError("[teach] output 'scene' picks a scene: give choices = "
+                                 "[\"<scene>\", ...]")
+        elif kind == "param" and arg:
+            if arg not in scene.params:
+                raise ValueError(f"[teach] output {out.name!r}: the scene declares no "
+                                 f"parameter {arg!r} (it has "
+                                 f"{', '.join(scene.params) or 'none'})")
+        elif kind == "mute" and arg:
+            if arg not in voices:
+                raise ValueError(f"[teach] output {out.name!r}: the scene has no voice "
+                                 f"{arg!r} (it has {', '.join(sorted(voices)) or 'none'})")
+        else:
+            raise ValueError(f"[teach] output {out.name!r}: use param:<name>, mute:<voice>, "
+                             f"{', '.join(TEACH_OUTPUTS)}")
+
+
 # -- the scene ------------------------------------------------------------------------------------
 
 class Scene(SceneModel):
@@ -517,15 +633,25 @@ class Scene(SceneModel):
     triggers: list[TriggerSpec] = []
     stream: StreamSpec | None = None
     params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], ParamSpec] = {}
+    zones: list[ZoneSpec] = []
+    teach: TeachSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Scene:
+        zones = [z.name for z in self.zones]
+        unknown = sorted(_zone_refs(self) - set(zones))
+        if unknown:
+            raise ValueError(f"features read zones {', '.join(unknown)} that the scene does not "
+                             f"declare: add [[zones]] name = \"{unknown[0]}\" with rect = "
+                             f"[x0, y0, x1, y1] (fractions of the frame)")
+        if self.teach is not None:
+            _check_teach(self, self.teach)
         missing = sorted(_param_refs(self) - set(self.params))
         if missing:
             raise ValueError(f"mappings read undeclared parameters {', '.join(missing)}: declare "
                              f"each under [params.<name>] with min, max and value")
         for what, names in (("voice", [v.name for v in self.voices]),
-                            ("control", [c.name for c in self.controls])):
+                            ("control", [c.name for c in self.controls]), ("zone", zones)):
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
                 raise ValueError(f"{what} names must be unique: {', '.join(dup)} repeated")

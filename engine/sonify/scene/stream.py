@@ -40,6 +40,7 @@ import numpy as np
 from sonify.events import OscMessage
 from sonify.features.analyzer import Features
 from sonify.features.registry import FEATURES, MOOD_LABELS, SCALAR_NAMES, fraction
+from sonify.features.registry import spec as feature_spec
 
 STREAM_ARRAYS: tuple[str, ...] = ("grid", "star_points")
 """The arrays a stream sends unless told otherwise."""
@@ -97,7 +98,7 @@ def stream_layout(prefix: str = "/feature", *, names: Sequence[str] = SCALAR_NAM
     mood = f"{prefix}/mood" if mood_address is None else mood_address
     out = []
     for name in names if prefix else ():
-        spec = FEATURES[name]
+        spec = feature_spec(name)  # a zone's feature ("zone:door:presence") has its base's
         note = f" (count / {spec.span[1]:g}, at most 1)" if spec.hi is None else ""
         out.append(StreamAddress(f"{prefix}/{name}", "f", spec.description + note))
     if mood:

@@ -105,6 +105,7 @@ from sonify.commands import (
     SetParam,
     SetScene,
     SetTempo,
+    Teach,
     check,
     from_json,
     to_json,
@@ -136,7 +137,7 @@ LOG_INTERVAL_S = RATE_LIMIT_S
 MAX_BODY_BYTES = 4096
 REQUEST_TIMEOUT_S = 10.0
 COMMANDS = (SetScene.kind, Mute.kind, Freeze.kind, Panic.kind, SetTempo.kind,  # the page's
-            SetParam.kind, SetMaster.kind, Learn.kind)
+            SetParam.kind, SetMaster.kind, Learn.kind, Teach.kind)
 
 MIN_TOKEN_LENGTH = 16  # characters; brute force at the rate below is then hopeless
 COOKIE_MAX_AGE_S = 365 * 24 * 3600

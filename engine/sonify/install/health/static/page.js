@@ -356,6 +356,24 @@ function renderProblems(problems) {
   if (!list.length) ul.appendChild(el("li", {textContent: "all well", className: "good"}));
 }
 
+// Mapping by example (the scene's [teach]): record, train, run; hidden for a scene without one.
+function renderTeach() {
+  const t = state.teach;
+  $("teach-box").hidden = !t;
+  if (!t) return;
+  $("teach-record").textContent = t.recording ? "Stop recording" : "Record";
+  $("teach-record").classList.toggle("on", !!t.recording);
+  $("teach-run").textContent = t.running ? "Stop running" : "Run";
+  $("teach-run").classList.toggle("on", !!t.running);
+  $("teach-run").disabled = !t.model;
+  const model = t.model ? t.model.algorithm + " on " + t.model.examples + " examples (" + t.model.trained_at + ")" : "none yet";
+  const parts = [t.examples + " examples", "model: " + model, "outputs: " + t.outputs.join(", ")];
+  if (t.training) parts.push("training...");
+  if (t.message) parts.push(t.message);
+  if (t.error) parts.push("error: " + t.error);
+  text("teach-status", parts.join(" · "));
+}
+
 function render() {
   text("scene-name", state.scene); text("mood", state.mood);
   text("tempo", fmt(state.tempo_bpm, 1)); text("fps", fmt(state.fps, 1));
@@ -366,6 +384,7 @@ function render() {
   $("freeze").textContent = state.frozen ? "Unfreeze" : "Freeze";
   $("freeze").classList.toggle("on", !!state.frozen);
   renderLaunch();
+  renderTeach();
   renderParams();
   renderVoices();
   renderFeatures();
@@ -408,6 +427,11 @@ $("panic").addEventListener("click", () => send("panic", null));
 $("freeze").addEventListener("click", () => send("freeze", !state.frozen));
 $("tempo-set").addEventListener("click", () => send("tempo", Number($("tempo-input").value)));
 $("tap").addEventListener("click", tap);
+$("teach-record").addEventListener("click", () => send("teach", state.teach && state.teach.recording ? "stop_recording" : "record"));
+$("teach-snapshot").addEventListener("click", () => send("teach", "snapshot"));
+$("teach-train").addEventListener("click", () => send("teach", "train"));
+$("teach-run").addEventListener("click", () => send("teach", state.teach && state.teach.running ? "stop_running" : "run"));
+$("teach-clear").addEventListener("click", () => { if (confirm("Delete every example?")) send("teach", "clear"); });
 $("master").addEventListener("input", () => { touched.master = performance.now(); sendParam("master", Number($("master").value)); });
 for (const target of ["tempo", "master"]) {
   $("learn-" + target).addEventListener("click", async () => { if (await send("learn", target)) say("move a MIDI knob for " + target); });
