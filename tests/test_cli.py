@@ -97,14 +97,17 @@ def test_features_without_input_is_a_usage_error(capsys: pytest.CaptureFixture[s
 
 
 def test_bench_json_has_the_documented_fields(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "bench", "--json", "--rounds", "1", "--resolutions", "480p")
+    code, out, _ = run(capsys, "bench", "--json", "--quick", "--rounds", "1",
+                       "--resolutions", "480p")
     assert code == 0
-    (row,) = [json.loads(line) for line in out.splitlines()]
-    assert set(row) == {"resolution", "engine_ms", "reference_ms", "default_ms", "floor_ms",
-                        "speedup"}
+    (row,) = json.loads(out)["rows"]
+    assert set(row) == {"resolution", "engine_ms", "engine_2t_ms", "peer_ms", "reference_ms",
+                        "default_ms", "floor_ms", "speedup", "reference_speedup",
+                        "floor_ratio", "threads_speedup"}
     assert row["resolution"] == "480p"
-    assert row["speedup"] == pytest.approx(row["reference_ms"] / row["engine_ms"], rel=0.02)
-    assert all(row[k] > 0 for k in ("engine_ms", "reference_ms", "default_ms", "floor_ms"))
+    assert row["speedup"] == pytest.approx(row["peer_ms"] / row["engine_ms"], rel=0.02)
+    assert all(row[k] > 0 for k in ("engine_ms", "peer_ms", "reference_ms", "default_ms",
+                                    "floor_ms"))
 
 
 def test_bench_rejects_unknown_resolution(capsys: pytest.CaptureFixture[str]) -> None:

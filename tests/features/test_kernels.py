@@ -11,14 +11,19 @@ come from floating point on one side or the other and are allowed a stated slack
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from numba.core.registry import CPUDispatcher as Dispatcher
 
-from sonify.features import kernels, reference
+from sonify.features import kernels, kernels_band, reference
 from tests.features import images
 
 EXACT = ("brightness", "contrast", "colorfulness", "warmth", "edge_density", "texture",
@@ -97,9 +102,21 @@ def test_kernel_rejects_bad_input_clearly() -> None:
 
 
 def test_kernels_are_nogil_and_cached() -> None:
-    for fn in (kernels._frame_stats, kernels._keep_brightest, kernels._read_pass):
-        assert fn.targetoptions["nogil"] is True
-        assert fn._cache is not None and fn._cache.__class__.__name__ != "NullCache"
+    kernels.warmup_parallel()
+    jitted = [kernels._frame_stats, kernels._frame_stats_parallel, kernels._read_pass,
+              kernels._normalise_stars]
+    jitted += [getattr(kernels_band, name) for name in dir(kernels_band)
+               if isinstance(getattr(kernels_band, name), Dispatcher)]
+    assert len(jitted) >= 12
+    for fn in jitted:
+        assert fn.targetoptions["nogil"] is True, fn
+        assert fn._cache is not None and fn._cache.__class__.__name__ != "NullCache", fn
+    assert kernels._frame_stats_parallel.targetoptions["parallel"] is True
+    # numba refuses to cache some functions (dynamic globals such as set_num_threads) with a
+    # warning, not an error: the entry points were compiled or loaded above, so their index
+    # files must exist now
+    for fn in (kernels._frame_stats, kernels._frame_stats_parallel, kernels._read_pass):
+        assert os.path.exists(fn._cache._cache_file._index_path), fn
 
 
 def test_read_floor_reads_every_word() -> None:
@@ -107,3 +124,89 @@ def test_read_floor_reads_every_word() -> None:
     assert kernels.read_floor(img) == 0
     img[1, 1, 1] = 7
     assert kernels.read_floor(img) != 0
+
+
+def _raw(image: np.ndarray, prev: np.ndarray | None, bands: int) -> list[np.ndarray]:
+    """Every output of the kernel itself: serial for bands == 0, else the parallel variant."""
+    h, w = image.shape[:2]
+    outs = [np.zeros(kernels.N_ACC, np.int64), np.zeros(12, np.int64), np.zeros(8, np.int64),
+            np.zeros(32, np.int64), np.zeros((8, 8), np.int64), np.zeros((16, 3))]
+    lum = np.empty((h, w), np.uint8)
+    args = (image.reshape(h, 3 * w), lum if prev is None else prev, prev is not None, lum)
+    if bands == 0:
+        kernels._frame_stats(*args, *outs)
+    else:
+        kernels._frame_stats_parallel(*args, *outs, bands)
+    return [lum, *outs]
+
+
+def _frames_for_bands() -> list[tuple[np.ndarray, np.ndarray]]:
+    stars = images.starfield(images.scattered_points(40, 480, 270, 8, seed=3), radius=1)
+    noisy = images.noise(seed=7)
+    # points on and beside the band edges of 2 and 3 bands (rows 135; 90 and 180)
+    edges = images.starfield([(20 + 30 * i, y) for i, y in enumerate(
+        (86, 88, 89, 90, 91, 92, 131, 133, 134, 135, 136, 137, 178, 180, 182))], radius=0)
+    pairs = [(stars, np.ascontiguousarray(stars[::-1])), (noisy, images.noise(seed=8)),
+             (edges, stars)]
+    rng = np.random.default_rng(5)
+    for h, w in ((3, 3), (4, 5), (5, 17), (7, 9), (11, 31), (37, 23), (101, 64)):
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        img[rng.random((h, w)) < 0.05] = 255  # bright points, some of them at band edges
+        pairs.append((img, rng.integers(0, 256, (h, w), dtype=np.uint8)))
+    return pairs
+
+
+@pytest.mark.parametrize("bands", [1, 2, 3, 5, 7])
+def test_bands_are_identical_to_one_thread(bands: int) -> None:
+    """Any split into row bands (heights not divisible by it, bands of one row) gives the same
+    integers, luma and bright points as the serial kernel, bit for bit."""
+    for image, prev in _frames_for_bands():
+        if bands > image.shape[0]:
+            continue
+        for p in (None, reference.luma(prev) if prev.ndim == 3 else prev):
+            want = _raw(image, p, 0)
+            got = _raw(image, p, bands)
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_two_threads_give_the_same_features_as_one() -> None:
+    stars = images.starfield(images.scattered_points(40, 480, 270, 8, seed=3), radius=1)
+    assert kernels.frame_stats(stars, None)[0]["stars"] >= 30  # the bands meet bright points
+    edges = _frames_for_bands()[2][0]
+    assert kernels.frame_stats(edges, None)[0]["stars"] == 15
+    for image, prev in _frames_for_bands():
+        prev_luma = reference.luma(prev) if prev.ndim == 3 else prev
+        one, lum1 = kernels.frame_stats(image, prev_luma)
+        two, lum2 = kernels.frame_stats(image, prev_luma, threads=2)
+        np.testing.assert_array_equal(lum1, lum2)
+        assert one.keys() == two.keys()
+        for name in one:
+            np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+
+
+def test_threads_setting_is_checked_and_restored() -> None:
+    import numba
+
+    image = images.noise(seed=1)
+    before = numba.get_num_threads()
+    kernels.frame_stats(image, None, threads=64)  # capped at numba's pool, not an error
+    assert numba.get_num_threads() == before
+    # idle OpenMP workers sleep rather than spin (unless the environment says otherwise)
+    assert os.environ.get("OMP_WAIT_POLICY", "").upper() in ("PASSIVE", "ACTIVE")
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="threads"):
+            kernels.frame_stats(image, None, threads=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="luma_out"):
+        kernels.frame_stats(image, None, np.empty((5, 5), np.uint8))
+
+
+def test_readme_threads_example_runs(capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).parents[2]
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), re.S)
+              if "threads=2" in b and "kernels.frame_stats" in b]
+    assert len(blocks) == 1
+    monkeypatch.chdir(root)  # the example's photo path is relative to the repository
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "True"

@@ -18,5 +18,6 @@ def test_learn_bench_reports_every_algorithm_ratios_and_jitter() -> None:
     jitter = result["jitter"]
     assert jitter["predictions_per_s"] > 0
     assert jitter["p99_ms_alone"] >= 0 and jitter["p99_ms_with_model"] >= 0
+    assert jitter["p99_ms_model_each_frame"] >= 0
     text = format_learn(result)
     assert "regression     ridge" in text and "dispatch p99" in text

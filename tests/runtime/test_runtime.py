@@ -136,6 +136,24 @@ def test_preview_draws_the_features_over_the_frame() -> None:
     assert not np.array_equal(canvas[:40, :300], np.zeros_like(canvas[:40, :300]))
 
 
+def test_preview_draws_the_zones_and_the_people_followed() -> None:
+    from sonify.capture import open_source
+    from sonify.features.analyzer import Analyzer
+    from sonify.features.zones import Zone
+    from sonify.live.preview import PERSON_COLOUR, ZONE_COLOUR, draw_preview
+
+    with open_source("demo:night", width=640, height=360) as src:
+        frame = next(iter(src))
+    feats = Analyzer().analyze(frame)
+    canvas = draw_preview(frame.image, feats, "visitors", zones=[Zone.rect("door", 0.5, 0.5,
+                                                                           0.9, 0.9)],
+                          people=[(1, 1, (0.1, 0.4, 0.3, 0.95))])
+    assert (canvas[486, 600:800] == ZONE_COLOUR).all(axis=1).sum() > 100  # the zone's bottom
+    assert (canvas[300:500, 96] == PERSON_COLOUR).all(axis=1).sum() > 100  # a person's side
+    plain = draw_preview(frame.image, feats, "visitors")
+    assert not (plain[486, 600:800] == ZONE_COLOUR).all(axis=1).any()
+
+
 def test_preview_without_a_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from sonify.cli import main
 

@@ -4,7 +4,6 @@ against their baselines (``sonify.tools.bench``, ``loadbench``, ``floodbench``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,13 +17,19 @@ if TYPE_CHECKING:
 def add_parser(sub: Subparsers) -> None:
     bench = sub.add_parser(
         "bench", help="measure the analysis against its baselines",
-        description="Time the engine's kernels, the plain OpenCV/NumPy reference, the default "
-        "analysis and a read pass, interleaved, at several resolutions.",
+        description="Time the engine's kernels against a tuned OpenCV peer, the readable "
+        "reference, the default live analysis and a read pass, interleaved, at several "
+        "resolutions; then measure the start-up, a whole render process and a Python thread "
+        "beside the analysis, and check every figure against its target (issue 15).",
     )
-    bench.add_argument("--json", action="store_true", help="one JSON object per resolution")
+    bench.add_argument("--json", action="store_true",
+                       help='one JSON object: {"rows": [...], "targets": {...}, "machine": {...}}')
     bench.add_argument("--rounds", type=positive_int, default=7, help="timed rounds (default 7)")
     bench.add_argument("--resolutions", default="480p,720p,1080p,4k",
                        help="comma-separated, from 480p, 720p, 1080p, 4k")
+    bench.add_argument("--quick", action="store_true",
+                       help="the analysis figures only: skip the start-up, render-process and "
+                       "Python-thread measurements (their targets read n/a)")
     bench.add_argument("--scheduler", action="store_true",
                        help="instead: dispatch lateness on a 1 ms grid beside full-rate 1080p "
                        "analysis, against a naive sleep-and-send baseline")
@@ -34,13 +39,27 @@ def add_parser(sub: Subparsers) -> None:
     bench.add_argument("--flood", action="store_true",
                        help="instead: dispatch lateness of the live engine while another "
                        "process floods its OSC control port with valid commands")
+    bench.add_argument("--teach", action="store_true",
+                       help="instead: mapping by example: training and prediction time against "
+                       "the picture analysis, and dispatch lateness beside a model")
+    bench.add_argument("--people", action="store_true",
+                       help="instead: what each people, face, flow and zone part costs against "
+                       "the picture analysis of the same frame")
     bench.add_argument("--rate", type=positive_float, default=2000.0,
                        help="with --flood: messages a second (default 2000)")
     bench.add_argument("--seconds", type=positive_float, default=4.0,
-                       help="with --scheduler or --flood: seconds per phase (default 4)")
+                       help="with --scheduler, --flood or --teach: seconds per phase "
+                       "(default 4)")
+
+
+def _clear_progress(args: argparse.Namespace) -> None:
+    if not args.json and sys.stderr.isatty():
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from sonify.tools.bench import RESOLUTIONS, format_table, rows_json, run_analysis_bench
 
     def progress(msg: str) -> None:
@@ -54,6 +73,19 @@ def run(args: argparse.Namespace) -> int:
         if not args.json and sys.stderr.isatty():
             print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
         print(json.dumps(rb.__dict__) if args.json else format_render(rb))
+        return 0
+    if args.teach:
+        from sonify.tools.learnbench import format_learn, run_learn_bench
+
+        lb = run_learn_bench(jitter_s=args.seconds, progress=progress)
+        _clear_progress(args)
+        print(json.dumps(lb) if args.json else format_learn(lb))
+        return 0
+    if args.people:
+        from sonify.tools.visionbench import format_vision_bench, run_vision_bench
+
+        vb = run_vision_bench()
+        print(json.dumps(vb) if args.json else format_vision_bench(vb))
         return 0
     if args.flood:
         from sonify.tools.floodbench import flood_json, format_flood, run_flood_bench
@@ -80,8 +112,18 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"unknown resolution(s) {', '.join(bad) or '(none)'}; "
                        f"choose from {', '.join(RESOLUTIONS)}")
 
+    from sonify.tools import targets
+
     rows = run_analysis_bench(resolutions, rounds=args.rounds, progress=progress)
+    startup, render, gil = targets.measure_processes(args.quick, progress=progress)
+    found = targets.collect(rows, startup, render, gil)
     if not args.json and sys.stderr.isatty():
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
-    print(rows_json(rows) if args.json else format_table(rows))
+    if args.json:
+        print(json.dumps({"rows": rows_json(rows), "targets": targets.targets_json(found),
+                          "machine": targets.machine()}))
+    else:
+        print(format_table(rows))
+        print()
+        print(targets.format_targets(found))
     return 0

@@ -1,5 +1,11 @@
 """Frames in, Features out: downscale, the fused kernel, smoothing, onsets and mood.
 
+Three calls that run without the GIL do the work: ``downscale.Downscaler`` (area averages of
+pixel blocks, one read of the frame), ``kernels.frame_stats`` and ``post.post`` (scene cut,
+onsets, smoothing, mood on preallocated arrays). What is left in Python is a few attribute reads
+and two dicts built from arrays, so a busy Python thread beside the analysis (the dispatch or
+control thread) loses little of its time, and the analysis few hand-offs of the GIL.
+
 Motion and scene cuts come from what moves in the picture: a frame marked ``still`` (a window
 travelling over a still picture, see ``capture/travel.py``) reads motion 0 (centroid 0.5, 0.5)
 and scene_cut 0, so their onsets never fire on it. The pan and zoom are known, not seen.
@@ -11,19 +17,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from sonify.capture.base import Frame
-from sonify.features import kernels, mood
-from sonify.features.registry import ARRAY_NAMES, ONSET_NAMES, SCALAR_NAMES, SCALARS
-from sonify.features.smoothing import OnePole, Onset
+from sonify.features import downscale as ds
+from sonify.features import kernels, post
+from sonify.features.downscale import downscale
+from sonify.features.registry import ARRAY_NAMES, ONSET_NAMES, SCALAR_NAMES
 
 DEFAULT_WIDTH = 480  # analysis width in pixels; the height keeps the frame's aspect ratio
 
 # Raw features that feed the derived ones below; the kernels compute them.
 KERNEL_SCALARS = tuple(n for n in SCALAR_NAMES if n not in
                        ("scene_cut", *ONSET_NAMES, "valence", "arousal"))
+assert SCALAR_NAMES[:len(KERNEL_SCALARS)] == KERNEL_SCALARS  # post.py fills the rest in place
+
+__all__ = ["Analyzer", "AnalyzerConfig", "Features", "downscale", "kernels_need_compiling"]
 
 
 @dataclass(slots=True)
@@ -69,39 +78,20 @@ class AnalyzerConfig:
     onset_min_interval_s: float = 0.1
 
 
-def downscale(image: np.ndarray, width: int) -> np.ndarray:
-    """Area-average ``image`` down to ``width`` (aspect kept): halving steps, then one resize.
-
-    Exact halves with INTER_AREA take OpenCV's fast path (two 1/2 steps cost less than one 1/4
-    step and give the same box average). The last step, by a factor under 2, is bilinear: at
-    such a factor every source pixel still feeds an output pixel, and it is 7x faster than
-    INTER_AREA's general path (0.2 vs 1.4 ms from 854x480, measured).
-    """
-    h, w = image.shape[:2]
-    if width <= 0 or w <= width:
-        return image
-    while w >= 2 * width:
-        w, h = w // 2, h // 2
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    if w != width:
-        height = max(3, round(h * width / w))
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return image
-
-
 _kernels_ready = False  # an Analyzer was made in this process: the kernels are loaded
 
 
 def kernels_need_compiling() -> bool:
     """Whether the first analysis will compile the kernels (seconds of work): numba's cache
-    holds none for this version of ``kernels.py`` (the first start, after an update, or a
-    cache that cannot be written). False once they are loaded in this process, and when
-    numba's cache cannot be inspected (say nothing rather than something untrue)."""
+    holds none for this version of ``kernels.py``, ``downscale.py`` or ``post.py`` (the first
+    start, after an update, or a cache that cannot be written). False once they are loaded in
+    this process, and when numba's cache cannot be inspected (say nothing rather than
+    something untrue)."""
     if _kernels_ready:
         return False
     from numba.core.dispatcher import Dispatcher
 
-    for obj in vars(kernels).values():
+    for obj in [*vars(kernels).values(), *vars(ds).values(), *vars(post).values()]:
         if isinstance(obj, Dispatcher):
             try:  # the index numba itself checks: absent or stale (source changed) -> {}
                 if not obj._cache._cache_file._load_index():  # type: ignore[attr-defined]
@@ -120,34 +110,27 @@ class Analyzer:
         if unknown:
             raise ValueError(f"smoothing for unknown features {sorted(unknown)}; "
                              f"known: {', '.join(SCALAR_NAMES)}")
-        self._smooth = {
-            s.name: OnePole(self.config.smoothing_s.get(s.name, s.tau_s), s.circular)
-            for s in SCALARS
-        }
-        lo_hi = self.config
-        self._motion_onset = Onset(*lo_hi.motion_onset, lo_hi.onset_min_interval_s)
-        self._cut_onset = Onset(*lo_hi.cut_onset, lo_hi.onset_min_interval_s)
-        self._stars_onset = Onset(*lo_hi.stars_onset, lo_hi.onset_min_interval_s)
-        self._stars_level = OnePole(2.0)
+        c = self.config
+        self._post = post.PostState(c.smoothing_s, (c.motion_onset, c.cut_onset, c.stars_onset),
+                                    c.onset_min_interval_s)
+        self._downscale = ds.Downscaler(c.width)
         self._luma: list[np.ndarray] = []
         self._flip = 0
         self._prev: np.ndarray | None = None
-        self._prev_hists: tuple[np.ndarray, np.ndarray] | None = None
         kernels.warmup()
+        ds.warmup()
+        post.warmup()
         global _kernels_ready
         _kernels_ready = True
 
     def reset(self) -> None:
         """Forget the previous frame (after a source switch or a camera gap)."""
         self._prev = None
-        self._prev_hists = None
-        for s in self._smooth.values():
-            s.reset()
-        self._stars_level.reset()
+        self._post.reset()
 
     def analyze(self, frame: Frame) -> Features:
         started = time.perf_counter()
-        small = downscale(frame.image, self.config.width)
+        small = self._downscale(frame.image)
         h, w = small.shape[:2]
         if not small.flags.c_contiguous:
             small = np.ascontiguousarray(small)
@@ -164,35 +147,15 @@ class Analyzer:
 
     def _finish(self, frame: Frame, stats: dict, size: tuple[int, int],
                 started: float) -> Features:
-        t = frame.t
-        raw = {name: float(stats[name]) for name in KERNEL_SCALARS}
-        hists = (stats["luma_hist"], stats["hue_mass"])
-        if self._prev_hists is None or frame.still:
-            raw["scene_cut"] = 0.0  # the first picture, or the eye moving over a still one
-        else:
-            d_luma = 0.5 * float(np.abs(hists[0] - self._prev_hists[0]).sum())
-            d_chroma = 0.5 * float(np.abs(hists[1] - self._prev_hists[1]).sum())
-            raw["scene_cut"] = min(1.0, max(d_luma, d_chroma))
-        self._prev_hists = hists
-        raw["motion_onset"] = float(self._motion_onset.update(raw["motion"], t))
-        raw["cut_onset"] = float(self._cut_onset.update(raw["scene_cut"], t))
-        stars_before = self._stars_level.value
-        rise = 0.0 if stars_before is None else raw["stars"] - stars_before
-        raw["stars_onset"] = float(self._stars_onset.update(rise, t))
-        self._stars_level.update(raw["stars"], t)
-        if raw["cut_onset"]:
-            # a new picture: let the slow features jump to it instead of gliding from the old
-            for name, s in self._smooth.items():
-                if name not in ("valence", "arousal"):
-                    s.reset()
-        values = {}
-        for name in (*KERNEL_SCALARS, "scene_cut", *ONSET_NAMES):
-            values[name] = self._smooth[name].update(raw[name], t)
-        # the mood of this frame, smoothed by valence's and arousal's own time constants
-        raw["valence"], raw["arousal"] = mood.valence_arousal(raw, stats["hue_hist"])
-        values["valence"] = self._smooth["valence"].update(raw["valence"], t)
-        values["arousal"] = self._smooth["arousal"].update(raw["arousal"], t)
+        raw = np.array([stats[name] for name in KERNEL_SCALARS] + [0.0] * _DERIVED, np.float64)
+        values = np.empty(len(SCALAR_NAMES))
+        label = post.post(self._post, raw, values, stats["luma_hist"], stats["hue_mass"],
+                          stats["hue_hist"], frame.t, frame.still)
         arrays = {name: stats[name] for name in ARRAY_NAMES}
-        label = mood.label(values["valence"], values["arousal"])
         elapsed_ms = (time.perf_counter() - started) * 1e3
-        return Features(frame.index, t, values, raw, arrays, label, elapsed_ms, size)
+        return Features(frame.index, frame.t, dict(zip(SCALAR_NAMES, values.tolist(), strict=True)),
+                        dict(zip(SCALAR_NAMES, raw.tolist(), strict=True)), arrays, label,
+                        elapsed_ms, size)
+
+
+_DERIVED = len(SCALAR_NAMES) - len(KERNEL_SCALARS)

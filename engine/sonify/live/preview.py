@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from sonify.features.analyzer import Features
 from sonify.features.registry import fraction
+from sonify.features.zones import Zone
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +31,16 @@ def check_display() -> None:
                                  "set); run without --preview, or on a desktop session")
 
 
-def draw_preview(image: np.ndarray, feats: Features, scene: str, width: int = 960) -> np.ndarray:
-    """A copy of ``image`` scaled to ``width`` with feature bars, stars and motion drawn on."""
+Person = tuple[int, int, tuple[float, float, float, float]]  # id, slot, box in frame fractions
+ZONE_COLOUR = (255, 200, 60)
+PERSON_COLOUR = (90, 255, 90)
+
+
+def draw_preview(image: np.ndarray, feats: Features, scene: str, width: int = 960, *,
+                 people: Sequence[Person] = (), zones: Sequence[Zone] = ()) -> np.ndarray:
+    """A copy of ``image`` scaled to ``width`` with feature bars, stars and motion drawn on,
+    and (when the scene reads them) its zones and the people being followed, each with their
+    id and the slot whose voice follows them (``person<slot>_*``)."""
     h, w = image.shape[:2]
     scale = width / w
     canvas = cv2.resize(image, (width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
@@ -52,6 +62,17 @@ def draw_preview(image: np.ndarray, feats: Features, scene: str, width: int = 96
     if feats.values["motion"] > 0.02:
         centre = (int(feats.values["motion_x"] * cw), int(feats.values["motion_y"] * ch))
         cv2.drawMarker(canvas, centre, (0, 0, 255), cv2.MARKER_CROSS, 24, 2)
+    for zone in zones:
+        pts = np.array([[round(x * cw), round(y * ch)] for x, y in zone.points], np.int32)
+        cv2.polylines(canvas, [pts], True, ZONE_COLOUR, 1, cv2.LINE_8)
+        cv2.putText(canvas, zone.name, (int(pts[:, 0].min()) + 4, int(pts[:, 1].min()) + 16),
+                    font, 0.5, ZONE_COLOUR, 1, cv2.LINE_AA)
+    for pid, slot, (x0, y0, x1, y1) in people:
+        p0, p1 = (round(x0 * cw), round(y0 * ch)), (round(x1 * cw), round(y1 * ch))
+        cv2.rectangle(canvas, p0, p1, PERSON_COLOUR, 2, cv2.LINE_8)
+        label = f"#{pid}" + (f" voice {slot}" if slot else "")
+        cv2.putText(canvas, label, (p0[0], max(12, p0[1] - 4)), font, 0.45, PERSON_COLOUR, 1,
+                    cv2.LINE_AA)
     return canvas
 
 

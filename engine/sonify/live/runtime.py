@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from sonify.control.osc_server import ControlServer
     from sonify.control.reload import SceneReloader
     from sonify.control.wekinator import WekinatorServer
+    from sonify.live.preview import Person
     from sonify.scene.schema import Scene
     from sonify.timing.sync import ExternalTempo
 
@@ -148,7 +149,7 @@ class Runtime:
         self._latencies_ms: deque[float] = deque(maxlen=240)
         self._last_features_index = -1
         self.preview = preview
-        self._preview_frame: tuple[np.ndarray, Features] | None = None
+        self._preview_frame: tuple[np.ndarray, Features, tuple[Person, ...]] | None = None
         self._next_preview = 0.0
         self.services: list[Service] = []  # control server, OSCQuery, reloader...
         self.control_server: ControlServer | None = None
@@ -257,8 +258,11 @@ class Runtime:
         """After each analysed frame (capture thread): the thumbnail, metrics, the preview."""
         self.last_image = image
         self.metrics.frame(feats.analysis_ms / 1e3)
-        if self.preview:
-            self._preview_frame = (image, feats)
+        if self.preview:  # the people being followed, copied here on the capture thread
+            vision = self.vision.vision
+            people = tuple((t.id, t.slot, t.box) for t in vision.tracks) if (
+                vision is not None and self.vision.demand.wanted) else ()
+            self._preview_frame = (image, feats, people)
         for listener in self.feature_listeners:
             listener(feats)
 
@@ -269,8 +273,10 @@ class Runtime:
         shown = self._preview_frame
         if shown is None:
             return
-        image, feats = shown
-        if not preview.show(preview.draw_preview(image, feats, self.scene.name)):
+        image, feats, people = shown
+        zones = self.performance.vision.zones if self.performance.vision.wanted else ()
+        if not preview.show(preview.draw_preview(image, feats, self.scene.name, people=people,
+                                                 zones=zones)):
             # a window closed by mistake must not stop a show: the music plays on
             logger.log(NOTICE, "preview window closed; the music plays on (Ctrl-C stops it)")
             preview.close()

@@ -4,8 +4,12 @@ Per resolution, on the same realistic frames (the demo's looks, consecutive fram
 has something to see), interleaved round by round so that drift on a shared machine hits every
 contender alike:
 
-- ``engine``: the fused numba kernel at full resolution, one thread;
-- ``reference``: the same feature set the plain OpenCV/NumPy way (``reference.py``), one thread;
+- ``engine``: the fused numba kernel at full resolution, one thread (and two, ``engine_2t``,
+  when the kernel has a thread setting);
+- ``peer``: the same feature set as a skilled OpenCV user writes it for speed
+  (``features/tuned.py``), one thread: the peer the speedup is measured against;
+- ``reference``: the same feature set the plain, readable OpenCV/NumPy way (``reference.py``,
+  the specification), one thread, kept for continuity;
 - ``default``: the analysis as ``sonify run`` configures it (downscale, kernel, smoothing, mood);
 - ``floor``: one read pass over the frame, the memory floor.
 
@@ -14,10 +18,11 @@ Absolute times drift on a shared machine; the ratios printed beside them hold.
 
 from __future__ import annotations
 
-import json
+import functools
+import inspect
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -25,7 +30,7 @@ import numpy as np
 
 from sonify.capture import open_source
 from sonify.capture.base import Frame
-from sonify.features import kernels, reference
+from sonify.features import kernels, reference, tuned
 from sonify.features.analyzer import Analyzer
 
 RESOLUTIONS: dict[str, tuple[int, int]] = {
@@ -41,10 +46,19 @@ LOOKS = ("city", "sunset", "night")
 class BenchRow:
     resolution: str
     engine_ms: float
+    engine_2t_ms: float | None  # None: the kernel has no thread setting
+    peer_ms: float
     reference_ms: float
     default_ms: float
     floor_ms: float
-    speedup: float  # reference_ms / engine_ms
+    speedup: float  # peer_ms / engine_ms
+    reference_speedup: float  # reference_ms / engine_ms
+    floor_ratio: float  # engine_ms / floor_ms
+    threads_speedup: float | None  # engine_ms / engine_2t_ms
+
+
+def kernel_has_threads() -> bool:
+    return "threads" in inspect.signature(kernels.frame_stats).parameters
 
 
 def _frames(width: int, height: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -69,59 +83,81 @@ def _time_ms(fn: Callable[..., object], *args: object) -> float:
 
 
 def run_analysis_bench(resolutions: list[str], rounds: int = 7, seed: int = 0,
-                       progress: Callable[[str], None] | None = None) -> list[BenchRow]:
+                       progress: Callable[[str], None] | None = None,
+                       sizes: Mapping[str, tuple[int, int]] = RESOLUTIONS) -> list[BenchRow]:
+    """Medians per resolution (``sizes`` maps a name to width, height), every contender timed
+    on the same frame pairs, interleaved round by round; round 0 warms caches and is dropped."""
     cv2.setNumThreads(1)  # one thread for every contender: the comparison is per core
     kernels.warmup()
+    threads = kernel_has_threads()
+    if threads:  # compile (or load) the banded kernel before any timing
+        tiny = np.zeros((32, 32, 3), np.uint8)
+        kernels.frame_stats(tiny, None, threads=2)
     rows = []
     for res in resolutions:
-        width, height = RESOLUTIONS[res]
+        width, height = sizes[res]
         if progress:
             progress(f"{res}: making frames")
         pairs = _frames(width, height, seed)
         lumas = [reference.luma(prev) for prev, _ in pairs]
         luma_out = np.empty((height, width), np.uint8)
         analyzer = Analyzer()
-        times: dict[str, list[float]] = {"engine": [], "reference": [], "default": [], "floor": []}
-        for r in range(rounds + 1):  # round 0 warms caches and is dropped
+        peer = tuned.TunedPeer()
+        contenders: dict[str, Callable[[np.ndarray, np.ndarray], object]] = {
+            "engine": functools.partial(kernels.frame_stats, luma_out=luma_out),
+            "peer": peer.frame_stats,
+            "reference": reference.frame_stats,
+            "floor": lambda cur, pl: kernels.read_floor(cur),
+        }
+        if threads:
+            contenders["engine_2t"] = functools.partial(kernels.frame_stats, luma_out=luma_out,
+                                                        threads=2)
+        times: dict[str, list[float]] = {k: [] for k in ("default", *contenders)}
+        for r in range(rounds + 1):
             for i, (prev, cur) in enumerate(pairs):
                 prev_luma = lumas[i]
                 analyzer.analyze(Frame(2 * i, 0.0, prev))  # the analyzer's own previous frame
-                sample = {
-                    "default": _time_ms(analyzer.analyze, Frame(2 * i + 1, 1 / 30, cur)),
-                    "engine": _time_ms(kernels.frame_stats, cur, prev_luma, luma_out),
-                    "reference": _time_ms(reference.frame_stats, cur, prev_luma),
-                    "floor": _time_ms(kernels.read_floor, cur),
-                }
+                sample = {"default": _time_ms(analyzer.analyze, Frame(2 * i + 1, 1 / 30, cur))}
+                for name, fn in contenders.items():
+                    sample[name] = _time_ms(fn, cur, prev_luma)
                 if r > 0:
                     for k, v in sample.items():
                         times[k].append(v)
             if progress and r > 0:
                 progress(f"{res}: round {r}/{rounds}")
         med = {k: statistics.median(v) for k, v in times.items()}
-        rows.append(BenchRow(res, round(med["engine"], 3), round(med["reference"], 3),
-                             round(med["default"], 3), round(med["floor"], 3),
-                             round(med["reference"] / med["engine"], 2)))
+        two = med.get("engine_2t")
+        rows.append(BenchRow(
+            res, round(med["engine"], 3), None if two is None else round(two, 3),
+            round(med["peer"], 3), round(med["reference"], 3), round(med["default"], 3),
+            round(med["floor"], 4), round(med["peer"] / med["engine"], 2),
+            round(med["reference"] / med["engine"], 2),
+            round(med["engine"] / max(med["floor"], 1e-9), 1),
+            None if two is None else round(med["engine"] / two, 2)))
     return rows
 
 
 def format_table(rows: list[BenchRow]) -> str:
-    head = (f"{'resolution':<10} {'engine ms':>10} {'reference ms':>13} {'speedup':>8} "
-            f"{'default ms':>11} {'floor ms':>9} {'engine/floor':>13}")
+    head = (f"{'resolution':<10} {'engine ms':>9} {'2 thr ms':>8} {'peer ms':>8} "
+            f"{'vs peer':>8} {'ref ms':>8} {'vs ref':>7} {'default ms':>10} {'floor ms':>8} "
+            f"{'eng/floor':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.resolution:<10} {r.engine_ms:>10.2f} {r.reference_ms:>13.2f} "
-                     f"{r.speedup:>7.2f}x {r.default_ms:>11.2f} {r.floor_ms:>9.3f} "
-                     f"{r.engine_ms / max(r.floor_ms, 1e-9):>12.1f}x")
+        two = "-" if r.engine_2t_ms is None else f"{r.engine_2t_ms:.2f}"
+        lines.append(f"{r.resolution:<10} {r.engine_ms:>9.2f} {two:>8} {r.peer_ms:>8.2f} "
+                     f"{r.speedup:>7.2f}x {r.reference_ms:>8.1f} {r.reference_speedup:>6.1f}x "
+                     f"{r.default_ms:>10.2f} {r.floor_ms:>8.3f} {r.floor_ratio:>8.1f}x")
     lines.append("")
-    lines.append("engine: fused numba kernels at full resolution, 1 thread; reference: the same "
-                 "features the plain OpenCV/NumPy way, 1 thread;")
-    lines.append("default: downscale + kernels + smoothing + mood as `sonify run` analyses; "
-                 "floor: one read pass over the frame. Medians.")
+    lines.append("engine: fused numba kernels at full resolution, 1 thread (2 thr: two row "
+                 "bands); peer: the same features as tuned OpenCV (features/tuned.py), 1 thread;")
+    lines.append("ref: the readable OpenCV/NumPy specification (reference.py); default: "
+                 "downscale + kernels + smoothing + mood as `sonify run` analyses;")
+    lines.append("floor: one read pass over the frame. Medians of interleaved rounds.")
     return "\n".join(lines)
 
 
-def rows_json(rows: list[BenchRow]) -> str:
-    return "\n".join(json.dumps(asdict(r)) for r in rows)
+def rows_json(rows: list[BenchRow]) -> list[dict]:
+    return [asdict(r) for r in rows]
 
 
 @dataclass
