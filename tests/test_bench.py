@@ -31,8 +31,8 @@ def row(resolution: str = "1080p", **kw: float | None) -> BenchRow:
 @pytest.fixture(scope="module")
 def measured() -> dict:
     rows = run_analysis_bench(["1080p", "4k"], rounds=1, sizes=TINY)
-    startup = targets.help_vs_python(runs=1)
-    render = targets.render_process_speed(seconds=2.0, picture=PHOTO)
+    startup = targets.help_vs_python(rounds=1)
+    render = targets.render_process_speed(seconds=2.0, rounds=1, image=str(PHOTO))
     gil = targets.gil_kept(TINY["1080p"], 0.5)
     found = targets.collect(rows, startup, render, gil)
     return {"rows": rows, "startup": startup, "render": render, "targets": found,

@@ -14,7 +14,10 @@ import sonify.cli
 from sonify.cli import build_parser
 from sonify.cli.parser import SubcommandParser, tool_command
 
-HEAVY = ("numpy", "cv2", "numba", "rtmidi", "mido", "pydantic")
+HEAVY = ("numpy", "cv2", "numba", "rtmidi", "mido", "pydantic", "sklearn", "scipy", "pyloudnorm",
+         "zeroconf", "websockets")
+LIGHT_TOO = ("logging", "json")
+"""Not heavy, but a fifth of the start-up: loaded only by a subcommand that runs."""
 
 _PROBE = """
 import json, sys
@@ -42,19 +45,47 @@ def test_start_up_loads_no_heavy_library(argv: list[str]) -> None:
     assert heavy_modules_loaded(*argv) == []
 
 
+def test_start_up_figures_are_measured_as_whole_processes() -> None:
+    from sonify.tools.startbench import help_vs_python
+
+    figures = help_vs_python(rounds=1)
+    assert figures["rounds"] == 1
+    assert 0 < figures["python_ms"] and 0 < figures["help_ms"] and 0 < figures["version_ms"]
+    assert figures["help_ratio"] == pytest.approx(figures["help_ms"] / figures["python_ms"],
+                                                  rel=0.01)
+
+
 def test_the_probe_sees_a_heavy_library_when_one_is_loaded() -> None:
     """The check above is not vacuous: the pianoroll tool does load OpenCV and mido."""
     assert {"cv2", "mido", "numpy"} <= set(heavy_modules_loaded("pianoroll", "--help"))
 
 
-def test_importtime_of_version_names_no_heavy_library() -> None:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sonify.cli", "--version"],
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_importtime_of_version_and_help_names_no_heavy_library(flag: str) -> None:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sonify.cli", flag],
                           capture_output=True, text=True, timeout=60, check=True)
-    assert proc.stdout.strip().startswith("sonify ")
+    assert proc.stdout.strip().startswith("sonify " if flag == "--version" else "usage: sonify")
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
     assert "sonify.cli" in imported
-    assert not imported & set(HEAVY)
+    assert not imported & {*HEAVY, *LIGHT_TOO}
+
+
+def test_logging_is_set_up_when_a_subcommand_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--help` skips logging; a subcommand still gets the `sonify: LEVEL: message` lines."""
+    import logging
+
+    from sonify.util.notice import NOTICE
+
+    monkeypatch.setattr(logging.root, "handlers", [])
+    monkeypatch.setitem(sonify.cli.COMMANDS, "ports", lambda args: 0)
+    assert sonify.cli.main(["ports"]) == 0
+    (handler,) = logging.root.handlers
+    assert logging.root.level == NOTICE
+    notice = logging.LogRecord("sonify", NOTICE, __file__, 1, "scene reloaded", None, None)
+    warning = logging.LogRecord("sonify", logging.WARNING, __file__, 1, "late", None, None)
+    assert handler.format(notice) == "sonify: scene reloaded"
+    assert handler.format(warning) == "sonify: WARNING: late"
 
 
 def test_help_lists_every_subcommand_in_order(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from sonify.util.numbacache import use_writable_cache
+
 __version__ = "0.1.0"
+
+use_writable_cache()  # before numba loads: a read-only install still keeps compiled kernels
 
 _LAZY = {
     "render": "sonify.render",

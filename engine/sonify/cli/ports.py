@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING
 
 from sonify.cli.args import MIDI_APIS
@@ -21,6 +20,8 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from sonify.outputs.midi import MidiPortError, list_ports
 
     try:

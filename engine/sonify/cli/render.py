@@ -43,12 +43,19 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sonify.features.analyzer import kernels_need_compiling
+    from sonify.outputs import dsp
     from sonify.render import RenderError, RenderWriteError, progress_bar, render, summary
     from sonify.scene.schema import SceneError
+    from sonify.util.numbacache import needs_compiling
 
-    if kernels_need_compiling():  # the first frame would otherwise stall seconds, unexplained
+    # the first frame (or the WAV's master) would otherwise stall seconds, unexplained
+    wav = not args.soundfont and any(o.lower().endswith(".wav") for o in args.output)
+    if kernels_need_compiling():
         print("sonify: compiling analysis kernels (first start only)...", file=sys.stderr,
               flush=True)
+    elif wav and needs_compiling(dsp):
+        print("sonify: compiling the WAV master's kernels (first start only)...",
+              file=sys.stderr, flush=True)
     progress = progress_bar() if sys.stderr.isatty() else None
     try:
         result = render(args.input, args.output, scene=args.scene, duration_s=args.duration,

@@ -7,9 +7,7 @@ The command line only applies its options to the config, reports and sets the si
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -19,8 +17,6 @@ from sonify.errors import CliError
 
 if TYPE_CHECKING:
     from sonify.cli.parser import Subparsers
-
-logger = logging.getLogger("sonify")
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -61,6 +57,9 @@ def add_parser(sub: Subparsers) -> None:
                    "0 = off)")
     p.add_argument("--http-port", type=port, metavar="N",
                    help="health and control page on 127.0.0.1 (default 8765; 0 = off)")
+    p.add_argument("--wekinator", action="store_true",
+                   help="take Wekinator's place: /wek/inputs and its control messages on "
+                   "127.0.0.1:6448, /wek/outputs to 127.0.0.1:12000 (the config's [wekinator])")
     p.add_argument("--duration", type=positive_float, metavar="SECONDS",
                    help="stop cleanly after this many seconds")
     p.add_argument("--preview", action="store_true",
@@ -69,6 +68,8 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+    import shutil
     import signal
 
     from sonify.config import ConfigError, exposure_warnings, load_config, parse_host_port
@@ -103,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         config.control.oscquery_port = args.oscquery_port
     if args.http_port is not None:
         config.http.port = args.http_port
+    if args.wekinator:
+        config.wekinator.enabled = True
     for target in args.osc:
         try:
             parse_host_port(target)
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--osc: {exc}") from None
     config.osc.targets = [*config.osc.targets, *args.osc]
     for warning in exposure_warnings(config):  # `sonify doctor` says the same
-        logger.warning("%s", warning)
+        logging.getLogger("sonify").warning("%s", warning)
     if args.preview:
         from sonify.live.preview import PreviewUnavailable, check_display
 

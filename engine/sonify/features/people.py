@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame fractions
 
@@ -306,6 +305,8 @@ class Tracker:
                 dx, dy = det.centre
                 scale = max(size, det.height, 1e-3)
                 cost[ti, di] = np.hypot(dx - cx, dy - cy) / scale
+        from scipy.optimize import linear_sum_assignment  # 0.2 s to import: only when used
+
         rows, cols = linear_sum_assignment(np.where(cost <= self.gate, cost, 1e6))
         matches = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True)
                    if cost[r, c] <= self.gate]

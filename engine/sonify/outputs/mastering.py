@@ -4,14 +4,15 @@ file written atomically.
 Loudness carries energy: a calm piece should sound quieter than an energetic one, so the mix is
 not normalised to one level for every piece. ``master`` scales it to a target *integrated
 loudness* (ITU-R BS.1770-4, LUFS: K-weighted, gated at -70 LUFS absolute and -10 LU relative,
-measured with pyloudnorm), the scene's ``[render] loudness_lufs`` (``calm`` about -26,
-``energize`` about -16, -20 when a scene does not say). A peak limiter then keeps every
-sample ``SAMPLE_MARGIN_DB`` under the ceiling (``peak_dbfs``, -1 dBFS); where the true peak
-(BS.1770 Annex 2: the signal 4x oversampled, here by 12-tap windowed-sinc interpolators) still
-pokes above the ceiling, the limiter runs again that much lower. The limiter takes a little
-loudness, so scaling and limiting repeat (at most ``LOUDNESS_PASSES`` times) until the piece
-is within ``LOUDNESS_TOLERANCE_LU`` of its target. Last, should the true peak still be over
-(a pathological signal), the whole piece comes down by the excess: no file ever clips.
+measured as pyloudnorm does: ``dsp.integrated_loudness``), the scene's ``[render]
+loudness_lufs`` (``calm`` about -26, ``energize`` about -16, -20 when a scene does not say). A
+peak limiter then keeps every sample ``SAMPLE_MARGIN_DB`` under the ceiling (``peak_dbfs``,
+-1 dBFS); where the true peak (BS.1770 Annex 2: the signal 4x oversampled, here by 12-tap
+windowed-sinc interpolators) still pokes above the ceiling, the limiter runs again that much
+lower. The limiter takes a little loudness, so scaling and limiting repeat (at most
+``LOUDNESS_PASSES`` times) until the piece is within ``LOUDNESS_TOLERANCE_LU`` of its target.
+Last, should the true peak still be over (a pathological signal), the whole piece comes down by
+the excess: no file ever clips.
 Measured on 30-60 s renders of photographs: every scene within 0.2 LU of its target, true
 peak at most -1.0 dBFS.
 
@@ -34,10 +35,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pyloudnorm
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from sonify.limits import LOUDNESS_DEFAULT_LUFS, LOUDNESS_RANGE_LUFS
+from sonify.outputs.dsp import integrated_loudness as _bs1770
+from sonify.outputs.dsp import peak_oversampled, running_mean, running_min
 from sonify.util.atomicio import atomic_write
 
 LOUDNESS_LUFS = LOUDNESS_DEFAULT_LUFS  # a scene's WAV unless its [render] says otherwise
@@ -68,13 +69,13 @@ def check_levels(loudness_lufs: float, peak_dbfs: float) -> None:
 
 def integrated_loudness(left: np.ndarray, right: np.ndarray, sample_rate: int) -> float:
     """ITU-R BS.1770-4 integrated loudness of a stereo signal in LUFS (-inf for silence)."""
-    data = np.stack([left, right], axis=1).astype(np.float64)
     block = int(math.ceil(_BLOCK_S * sample_rate)) + 1
-    if len(data) < block:
-        data = np.concatenate([data, np.zeros((block - len(data), 2))])
-    if not np.any(data):
+    if len(left) < block:
+        left = np.concatenate([left, np.zeros(block - len(left), left.dtype)])
+        right = np.concatenate([right, np.zeros(block - len(right), right.dtype)])
+    if not (np.any(left) or np.any(right)):
         return -math.inf
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(data))
+    return _bs1770(left, right, sample_rate)
 
 
 def _interpolators() -> list[np.ndarray]:
@@ -90,21 +91,13 @@ def _interpolators() -> list[np.ndarray]:
     return out
 
 
-_INTERPOLATORS = _interpolators()
+_INTERPOLATORS = np.stack(_interpolators())
 
 
 def true_peak_dbfs(left: np.ndarray, right: np.ndarray) -> float:
     """The highest absolute value of the signal 4x oversampled (BS.1770 Annex 2: the samples
     and the points a quarter, half and three quarters between them), in dBFS."""
-    peak = 0.0
-    for ch in (left, right):
-        if not len(ch):
-            continue
-        x = ch.astype(np.float64)
-        peak = max(peak, float(np.max(np.abs(x))))
-        if len(x) >= INTERP_TAPS:
-            for h in _INTERPOLATORS:
-                peak = max(peak, float(np.max(np.abs(np.correlate(x, h, mode="valid")))))
+    peak = max(peak_oversampled(left, _INTERPOLATORS), peak_oversampled(right, _INTERPOLATORS))
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
@@ -117,8 +110,8 @@ def limit(left: np.ndarray, right: np.ndarray, sample_rate: int, ceiling: float)
     need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12)).astype(np.float64)
     hold = max(1, int(HOLD_S * sample_rate))
     smooth = max(1, min(hold, int(SMOOTH_S * sample_rate)))
-    gain = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
-    gain = uniform_filter1d(gain, size=2 * smooth + 1, mode="nearest")
+    gain = running_min(need, hold)  # scipy's minimum_filter1d(need, 2 * hold + 1, "nearest")
+    gain = running_mean(gain, smooth)  # and uniform_filter1d
     gain = np.minimum(gain, need)  # float rounding in the average must not cross the ceiling
     left *= gain.astype(np.float32)
     right *= gain.astype(np.float32)

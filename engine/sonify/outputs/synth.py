@@ -20,9 +20,10 @@ fade out, so the file can be laid under a video of that length. Drum notes are o
 their note-off is ignored.
 
 Determinism: the same events give the same samples, bit for bit: noise comes from generators
-seeded by the note, never from global state. Speed: each note is one vectorised NumPy
-computation (fixed-point phase into cached wavetables, no per-sample Python), added into the
-mix at its offset; a busy minute renders in a fraction of a second.
+seeded by the note, never from global state. Speed: each note is one vectorised computation
+(a fixed-point phase into cached wavetables, read in one numba pass; the envelopes in NumPy;
+no per-sample Python), added into the mix at its offset; a busy minute renders in a tenth of
+a second.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import numpy as np
 from sonify.events import MIDI_EVENTS, Event, Tempo
 from sonify.outputs.base import Output
 from sonify.outputs.drumkit import VARIANTS, drum_gain, drum_hit
+from sonify.outputs.dsp import wavetable
 from sonify.outputs.mastering import (
     FADE_OUT_S,
     LOUDNESS_LUFS,
@@ -68,8 +70,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 44100
 _TABLE_BITS = 16  # wavetables of 65536 samples, read by the top bits of a 32-bit phase
 _TABLE_SIZE = 1 << _TABLE_BITS
-_PHASE_SHIFT = np.uint32(32 - _TABLE_BITS)
-_RAMP_MAX = 1 << 22  # 95 s at 44.1 kHz: longer notes are made in pieces of this
+_RAMP_MAX = 1 << 22  # the shared ramp doubles up to this (95 s at 44.1 kHz), then fits the note
 
 
 # -- shared tables ------------------------------------------------------------------------------
@@ -136,23 +137,11 @@ def _harmonics(kind: str, freq: float, brightness: float, sample_rate: int) -> t
 
 
 def _osc(table: np.ndarray, freq: float, n: int, sample_rate: int, phase: int = 0) -> np.ndarray:
-    """``n`` samples of ``table`` at ``freq``: a 32-bit fixed-point phase (wraps by itself in
-    uint32), its top bits index the table. float32, a new array. A very long note is made in
-    pieces, so the shared ramp never grows past ``_RAMP_MAX``."""
+    """``n`` samples of ``table`` at ``freq``: a 32-bit fixed-point phase (wrapping modulo
+    2**32), its top bits index the table (``dsp.wavetable``, one numba pass). float32, a new
+    array."""
     inc = int(round(freq / sample_rate * 4294967296.0)) & 0xFFFFFFFF
-    if n > _RAMP_MAX:
-        out = np.empty(n, dtype=np.float32)
-        for start in range(0, n, _RAMP_MAX):
-            stop = min(n, start + _RAMP_MAX)
-            out[start:stop] = _osc(table, freq, stop - start, sample_rate,
-                                   (phase + start * inc) & 0xFFFFFFFF)
-        return out
-    ramp, _ = _RAMPS.need(n)
-    ph = ramp[:n] * np.uint32(inc)
-    if phase:
-        ph += np.uint32(phase & 0xFFFFFFFF)
-    ph >>= _PHASE_SHIFT
-    return table[ph]
+    return wavetable(table, inc, phase & 0xFFFFFFFF, n, 32 - _TABLE_BITS)
 
 
 def _decay(n: int, tau_s: float, sample_rate: int) -> np.ndarray:

@@ -51,8 +51,11 @@ from sonify.features.analyzer import Analyzer, Features
 from sonify.outputs.base import Output
 from sonify.outputs.recording import RecordingOutput
 from sonify.performance import Form, Performance, Script, play
+from sonify.performance.vision import VisionStage
+from sonify.render.ahead import AnalysisAhead
 from sonify.render.score import CURVES, draw_piece
 from sonify.scene import load_scene
+from sonify.scene.schema import resolve_scene
 from sonify.timing.clock import ManualTime
 from sonify.timing.scheduler import Scheduler
 from sonify.util.atomicio import atomic_write, staged
@@ -245,16 +248,19 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
     config = Config()
     config.scene.name = scene_obj.name
     performance = Performance(config, scheduler, scene=scene_obj, seed=seed,
-                              tempo_bpm=tempo_bpm, form=form)
+                              tempo_bpm=tempo_bpm, form=form,
+                              scene_path=resolve_scene(scene))
     driver = performance.start(0.0)
     result = RenderResult(spec, scene_obj.name, seed, duration, driver.tempo.bpm,
                           thumbnail=still, sections=form.sections)
     if isinstance(source, TravelSource):
         result.path = source.keyframes
     analyzer = Analyzer()
+    vision = VisionStage(performance.vision)  # people, flow, zones: only what the scene reads
 
     def analyze(frame: Frame) -> Features:
-        features = analyzer.analyze(frame)
+        # analyzer.analyze(frame), done ahead on a worker thread (render/ahead.py)
+        features = vision(frame, ahead.analyze(frame))
         result.timeline.append((frame.t, {k: features.values[k] for k, _ in CURVES},
                                 features.mood))
         return features
@@ -273,9 +279,10 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
             raise SourceError(f"no frame could be read from {spec!r}")
         if result.thumbnail is None:
             result.thumbnail = first.image.copy()
-        play(itertools.chain([first], frames), performance, clock, analyze=analyze,
-             start_s=0.0, duration_s=duration, block_s=BLOCK_S, lookahead_s=BLOCK_S,
-             script=script, after_block=show_progress)
+        with AnalysisAhead(itertools.chain([first], frames), analyzer.analyze) as ahead:
+            play(iter(ahead), performance, clock, analyze=analyze, start_s=0.0,
+                 duration_s=duration, block_s=BLOCK_S, lookahead_s=BLOCK_S, script=script,
+                 after_block=show_progress)
     scheduler.stop(panic=True)
     _collect(result, recording)
     result.files = [str(p) for p in _write_files(files, outputs, recording, result, duration)]

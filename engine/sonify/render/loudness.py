@@ -1,5 +1,5 @@
 """Integrated loudness of a WAV file (ITU-R BS.1770-4, LUFS), for the figures survey: the
-file read back and measured with the same pyloudnorm meter the WAV's mastering uses
+file read back and measured with the same BS.1770 meter the WAV's mastering uses
 (``sonify.outputs.mastering.integrated_loudness``)."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ saying why, so the JSON keeps one shape:
     {"name": {"figure": str, "value": float | None, "unit": "x" | "ms" | "share",
               "op": ">=" | "<=" | "<", "target": float, "passed": bool | None, "note": str}}
 
-The process-level figures are measured here as subprocesses, start-up included:
+The process-level figures are whole processes, start-up included (``tools/startbench.py``):
 ``help_vs_python`` (``sonify --help`` against ``python -c pass``, interleaved, medians) and
 ``render_process_speed`` (a whole ``sonify render`` of a still picture to MIDI + WAV against
 the music's length). The pure-Python thread's kept rate comes from ``tools/gilbench.py``
@@ -19,17 +19,12 @@ the music's length). The pure-Python thread's kept rate comes from ``tools/gilbe
 from __future__ import annotations
 
 import os
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from sonify.tools.bench import BenchRow
+from sonify.tools.startbench import help_vs_python, render_process_speed
 
 
 @dataclass(frozen=True)
@@ -49,63 +44,6 @@ def _judge(figure: str, value: float | None, unit: str, op: str, target: float,
         return Target(figure, None, unit, op, target, None, note)
     ok = {">=": value >= target, "<=": value <= target, "<": value < target}[op]
     return Target(figure, round(value, 3), unit, op, target, ok, note)
-
-
-def sonify_command() -> list[str]:
-    """This environment's ``sonify`` console script (or ``python -m sonify.cli``)."""
-    exe = Path(sys.executable).with_name("sonify")
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "sonify.cli"]
-
-
-def _wall_s(cmd: Sequence[str], timeout_s: float = 300.0) -> float:
-    start = time.perf_counter()
-    subprocess.run(list(cmd), check=True, capture_output=True, timeout=timeout_s)
-    return time.perf_counter() - start
-
-
-def help_vs_python(runs: int = 7) -> dict[str, float]:
-    """Wall time of ``sonify --help`` and of ``python -c pass`` as subprocesses, interleaved
-    run by run (one untimed run each first), medians, and their ratio."""
-    python = [sys.executable, "-c", "pass"]
-    sonify = [*sonify_command(), "--help"]
-    _wall_s(python), _wall_s(sonify)
-    py_s, help_s = [], []
-    for _ in range(runs):
-        py_s.append(_wall_s(python))
-        help_s.append(_wall_s(sonify))
-    py, hp = statistics.median(py_s), statistics.median(help_s)
-    return {"python_ms": round(py * 1e3, 2), "help_ms": round(hp * 1e3, 2),
-            "ratio": round(hp / py, 2), "runs": runs}
-
-
-def render_process_speed(seconds: float = 60.0, runs: int = 1,
-                         picture: Path | None = None) -> dict[str, float]:
-    """A whole ``sonify render`` process, still picture to ``seconds`` of MIDI + WAV, timed from
-    outside (interpreter start-up included) against the music's length. One short untimed run
-    first, so numba's cache and the OS file cache are as a second use finds them."""
-    import cv2
-
-    from sonify.capture import open_source
-
-    with tempfile.TemporaryDirectory(prefix="sonify-bench-") as tmp:
-        d = Path(tmp)
-        if picture is None:
-            picture = d / "still.png"
-            with open_source("demo:sunset", width=1920, height=1080, seed=0) as src:
-                it = iter(src)
-                for _ in range(30):
-                    frame = next(it)
-            cv2.imwrite(str(picture), frame.image)
-
-        def render(duration: float) -> float:
-            return _wall_s([*sonify_command(), "render", str(picture), "-o", str(d / "a.mid"),
-                            "-o", str(d / "a.wav"), "--duration", f"{duration:g}"])
-
-        render(min(5.0, seconds))
-        walls = [render(seconds) for _ in range(runs)]
-    wall = statistics.median(walls)
-    return {"music_s": seconds, "wall_s": round(wall, 3), "speed": round(seconds / wall, 2),
-            "runs": runs}
 
 
 def gil_kept(resolution: str | tuple[int, int] = "1080p",
