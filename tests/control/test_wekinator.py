@@ -224,7 +224,8 @@ def test_readme_wekinator_example_with_liblo_oscsend(recorder: Recorder) -> None
     is the peer: another OSC implementation than the one sonify uses)."""
     oscsend = require_program("oscsend", "liblo-tools")
     text = (Path(__file__).parents[2] / "README.md").read_text()
-    block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "--wekinator" in b and "oscsend" in b)
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S)
+                 if "--wekinator" in b and "oscsend" in b)
     lines = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
     run = build_parser().parse_args(lines[0][1:])
     assert lines[0][0] == "sonify" and run.wekinator is True

@@ -102,7 +102,8 @@ def test_wekinator_messages_record_train_and_run_a_live_engine(tmp_path: Path) -
         assert wait_until(lambda: "trained knn" in log.read_text(), 20.0), log.read_text()
         wek.send_message("/wekinator/control/startRunning", [])
         for inputs, want in (((0.1, 0.9), (0.2, 70.0)), ((0.9, 0.1), (0.9, 130.0))):
-            def heard(want: tuple[float, float] = want) -> bool:
+            def heard(want: tuple[float, float] = want,
+                      inputs: tuple[float, float] = inputs) -> bool:
                 wek.send_message("/wek/inputs", list(inputs))
                 last = peer.received[-1:] or [()]
                 return len(last[0]) == 2 and abs(last[0][0] - want[0]) < 0.05 and abs(

@@ -97,7 +97,7 @@ from sonify.commands import (
     check,
     from_osc,
 )
-from sonify.util.net import is_allowed, parse_allow
+from sonify.util.net import BadHost, bind_udp, is_allowed, parse_allow
 from sonify.util.ratelimit import LOG_INTERVAL_S as RATE_LIMIT_S
 from sonify.util.ratelimit import RateLimitedLog, TokenBucket
 
@@ -186,7 +186,7 @@ class ControlStats:
 _Message = tuple[str, list[Any]]  # address, arguments
 
 
-class _Reject(Exception):
+class Rejected(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
@@ -209,7 +209,7 @@ def _parse_message(dgram: bytes) -> _Message:
     truncated ``/sonify/tempo 120.0`` can never turn into a valid 32 bpm.
     """
     if len(dgram) % 4:
-        raise _Reject("malformed", f"message length {len(dgram)} is not a multiple of 4")
+        raise Rejected("malformed", f"message length {len(dgram)} is not a multiple of 4")
     address, index = osc_types.get_string(dgram, 0)
     args: list[Any] = []
     value: Any
@@ -217,11 +217,11 @@ def _parse_message(dgram: bytes) -> _Message:
         return address, args
     tags, index = osc_types.get_string(dgram, index)
     if not tags.startswith(","):
-        raise _Reject("malformed", f"type tag string {tags[:20]!r} lacks its comma")
+        raise Rejected("malformed", f"type tag string {tags[:20]!r} lacks its comma")
     for tag in tags[1:]:
         size = _TAG_SIZES.get(tag)
         if size is not None and len(dgram) - index < size:
-            raise _Reject("malformed", f"argument {tag!r} cut short")
+            raise Rejected("malformed", f"argument {tag!r} cut short")
         if tag == "i":
             value, index = osc_types.get_int(dgram, index)
         elif tag == "h":
@@ -236,44 +236,44 @@ def _parse_message(dgram: bytes) -> _Message:
             length, start = osc_types.get_int(dgram, index)
             end = start + length + (-length % 4)
             if length < 0 or end > len(dgram):
-                raise _Reject("malformed", f"blob of {length} bytes does not fit the message")
+                raise Rejected("malformed", f"blob of {length} bytes does not fit the message")
             value, index = dgram[start:start + length], end
         elif tag in "TFN":
             value = {"T": True, "F": False, "N": None}[tag]
         else:  # timetags, colours, MIDI, arrays, symbols...: nothing here takes them
-            raise _Reject("wrong_type", f"{address[:80]!r}: OSC type {tag!r} is not accepted")
+            raise Rejected("wrong_type", f"{address[:80]!r}: OSC type {tag!r} is not accepted")
         args.append(value)
     if index != len(dgram):
-        raise _Reject("malformed", f"{len(dgram) - index} bytes after the last argument")
+        raise Rejected("malformed", f"{len(dgram) - index} bytes after the last argument")
     return address, args
 
 
-def _parse_packet(dgram: bytes, outer_time: float = 0.0,
+def parse_packet(dgram: bytes, outer_time: float = 0.0,
                   depth: int = 0) -> list[tuple[float, _Message]]:
     """(timetag, message) for every message; timetag 0.0 means now. Raises on any defect."""
     if dgram.startswith(b"/"):
         return [(outer_time, _parse_message(dgram))]
     if not dgram.startswith(_BUNDLE_PREFIX):
-        raise _Reject("malformed", "neither an OSC message nor a bundle")
+        raise Rejected("malformed", "neither an OSC message nor a bundle")
     if depth >= MAX_BUNDLE_DEPTH:
-        raise _Reject("malformed", f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
+        raise Rejected("malformed", f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
     if len(dgram) < 16:
-        raise _Reject("malformed", "bundle shorter than its timetag")
+        raise Rejected("malformed", "bundle shorter than its timetag")
     timetag, index = osc_types.get_date(dgram, len(_BUNDLE_PREFIX))
     when = max(float(timetag), outer_time)  # IMMEDIATELY (0) inherits the enclosing time
     out: list[tuple[float, _Message]] = []
     while index < len(dgram):
         size, index = osc_types.get_int(dgram, index)
         if size <= 0 or size % 4 or index + size > len(dgram):
-            raise _Reject("malformed", f"bundle element size {size} does not fit the packet")
-        out.extend(_parse_packet(dgram[index:index + size], when, depth + 1))
+            raise Rejected("malformed", f"bundle element size {size} does not fit the packet")
+        out.extend(parse_packet(dgram[index:index + size], when, depth + 1))
         index += size
     return out
 
 
 def _no_args(args: list[Any], address: str) -> None:
     if args:
-        raise _Reject("wrong_arity", f"{address} takes no arguments, got {len(args)}")
+        raise Rejected("wrong_arity", f"{address} takes no arguments, got {len(args)}")
 
 
 @functools.lru_cache(maxsize=1024)  # per sender address; ipaddress parsing is slow per packet
@@ -370,19 +370,11 @@ class ControlServer:
         if self._thread is not None:
             raise RuntimeError("OSC control server already started")
         try:
-            family, _, _, _, address = socket.getaddrinfo(
-                self.host, self._port, type=socket.SOCK_DGRAM)[0]
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-        except OSError as exc:
+            sock = bind_udp(self.host, self._port, RECV_BUFFER_BYTES)
+        except BadHost as exc:
             raise ControlServerError(f"OSC control: cannot use host {self.host!r}: {exc}; "
                                      f"give an IP address such as 127.0.0.1") from None
-        try:
-            # No SO_REUSEADDR: two engines on one port would silently split the messages.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER_BYTES)
-            sock.bind(address)
-            sock.setblocking(False)
         except OSError as exc:
-            sock.close()
             raise ControlServerError(
                 f"OSC control: cannot listen on {self.host}:{self._port} (UDP): {exc}; "
                 f"is another sonify or OSC program using it? Pick another control port") from None
@@ -501,8 +493,8 @@ class ControlServer:
             self._reject("not_allowed", "OSC control: ignoring %s, not in the allow list", host)
             return
         try:
-            messages = _parse_packet(data)
-        except _Reject as rej:
+            messages = parse_packet(data)
+        except Rejected as rej:
             self._reject(rej.reason, "OSC control: bad packet from %s: %s", host, rej.detail)
             return
         except Exception as exc:  # python-osc's ParseError, UnicodeDecodeError, ...
@@ -520,7 +512,7 @@ class ControlServer:
                 continue
             try:
                 action = self._action(address, args, sender)
-            except _Reject as rej:
+            except Rejected as rej:
                 rejected = True
                 self._reject(rej.reason, "OSC control: %s from %s rejected%s: %s",
                              address[:80], host,
@@ -564,13 +556,13 @@ class ControlServer:
         return action
 
     def _action(self, address: str, args: list[Any], sender: tuple[Any, ...]) -> _Action | None:
-        """Check one message; the action it asks for (None: nothing to do). Raises _Reject."""
+        """Check one message; the action it asks for (None: nothing to do). Raises Rejected."""
         if address == f"{PREFIX}/status":
             _no_args(args, address)
             with self._lock:
                 allowed = self._status_bucket.take(time.monotonic())
             if not allowed:
-                raise _Reject("rate_limited", f"more than {STATUS_RATE_PER_S:g} status "
+                raise Rejected("rate_limited", f"more than {STATUS_RATE_PER_S:g} status "
                                               f"requests a second")
             return lambda: self._reply_status(sender)
         try:
@@ -579,7 +571,7 @@ class ControlServer:
                 return None  # a panic button's release
             check(cmd, self._context)
         except CommandError as exc:
-            raise _Reject(exc.reason, str(exc)) from None
+            raise Rejected(exc.reason, str(exc)) from None
         return self._issue(cmd)
 
     def _scene_names(self) -> Collection[str]:

@@ -28,9 +28,10 @@ from typing import Any
 from sonify.control.osc_server import (
     RECV_BUFFER_BYTES,
     ControlServerError,
-    _parse_packet,
-    _Reject,
+    Rejected,
 )
+from sonify.control.osc_server import parse_packet as parse_timed_packet
+from sonify.util.net import BadHost, bind_udp
 from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -39,18 +40,18 @@ MAX_BATCH = 256  # datagrams handled before on_batch runs (a flood still publish
 _MAX_DATAGRAM = 65536
 
 OscMessages = list[tuple[str, list[Any]]]  # (address, arguments) in packet order
-Reject = _Reject  # raised by parse_packet: .reason ("malformed", "wrong_type") and .detail
+Reject = Rejected  # raised by parse_packet: .reason ("malformed", "wrong_type") and .detail
 
 
 def parse_packet(dgram: bytes) -> OscMessages:
     """Every message of an OSC message or bundle, in order (timetags are not kept: these
     inputs apply at once). Raises ``Reject`` for a packet that does not parse completely."""
     try:
-        return [message for _, message in _parse_packet(dgram)]
-    except _Reject:
+        return [message for _, message in parse_timed_packet(dgram)]
+    except Rejected:
         raise
     except Exception as exc:  # python-osc's ParseError, UnicodeDecodeError, ...
-        raise _Reject("malformed", f"{type(exc).__name__}: {exc}") from None
+        raise Rejected("malformed", f"{type(exc).__name__}: {exc}") from None
 
 
 class ListenError(ControlServerError):
@@ -101,18 +102,11 @@ class UdpListener:
         if self._sock is not None:
             return
         try:
-            family, _, _, _, address = socket.getaddrinfo(
-                self.host, self._port, type=socket.SOCK_DGRAM)[0]
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-        except OSError as exc:
+            sock = bind_udp(self.host, self._port, RECV_BUFFER_BYTES)
+        except BadHost as exc:
             raise ListenError(f"{self.what}: cannot use host {self.host!r}: {exc}; give an IP "
                               f"address such as 127.0.0.1 ({self.option})") from None
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER_BYTES)
-            sock.bind(address)
-            sock.setblocking(False)
         except OSError as exc:
-            sock.close()
             raise ListenError(
                 f"{self.what}: cannot listen on {self.host}:{self._port} (UDP): {exc}; is "
                 f"another sonify or OSC program using port {self._port}? Pick another port "

@@ -24,6 +24,7 @@ from sonify.features import downscale as ds
 from sonify.features import kernels, post
 from sonify.features.downscale import downscale
 from sonify.features.registry import ARRAY_NAMES, ONSET_NAMES, SCALAR_NAMES
+from sonify.util.numbacache import needs_compiling
 
 DEFAULT_WIDTH = 480  # analysis width in pixels; the height keeps the frame's aspect ratio
 
@@ -89,16 +90,7 @@ def kernels_need_compiling() -> bool:
     something untrue)."""
     if _kernels_ready:
         return False
-    from numba.core.dispatcher import Dispatcher
-
-    for obj in [*vars(kernels).values(), *vars(ds).values(), *vars(post).values()]:
-        if isinstance(obj, Dispatcher):
-            try:  # the index numba itself checks: absent or stale (source changed) -> {}
-                if not obj._cache._cache_file._load_index():  # type: ignore[attr-defined]
-                    return True
-            except Exception:
-                return False
-    return False
+    return any(needs_compiling(m) for m in (kernels, ds, post))
 
 
 class Analyzer:

@@ -18,26 +18,18 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
-
-from pydantic import BaseModel
 
 from sonify.features.analyzer import Features
 from sonify.features.registry import SCALAR_NAMES, ZONE_PREFIX, split_source
 from sonify.performance.parts import neutral_features
 from sonify.scene.mapping import PARAM_PREFIX, WEK_PREFIX
-from sonify.scene.schema import Scene, StreamSpec, TriggerSpec
+from sonify.scene.schema import Scene, feature_names
 
 logger = logging.getLogger(__name__)
 
 
-def feature_refs(scene: Scene) -> frozenset[str]:
-    """Every feature name a scene's mappings, choices, stream, triggers and ``[teach]`` inputs
-    read (``motion``, ``cam1:motion``, ``zone:door:presence``, ``param:x``, ``wek:1``)."""
-    found = _refs(scene)
-    if scene.teach is not None:
-        found |= set(scene.teach.inputs)
-    return frozenset(found)
+feature_refs = feature_names
+"""Every feature name a scene reads (``sonify.scene.schema.feature_names``)."""
 
 
 def source_refs(scene: Scene) -> frozenset[str]:
@@ -51,27 +43,6 @@ def source_refs(scene: Scene) -> frozenset[str]:
 
 
 _NOT_SOURCES = (PARAM_PREFIX, WEK_PREFIX, ZONE_PREFIX)
-
-
-def _refs(node: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, StreamSpec):
-        found.update(node.features or ())
-    elif isinstance(node, TriggerSpec):
-        found.add(node.on)
-    elif isinstance(node, BaseModel):
-        feature = getattr(node, "feature", None)
-        if isinstance(feature, str):
-            found.add(feature)
-        for field in type(node).model_fields:
-            found |= _refs(getattr(node, field))
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            found |= _refs(item)
-    elif isinstance(node, dict):
-        for item in node.values():
-            found |= _refs(item)
-    return found
 
 
 class SourceFeatures:

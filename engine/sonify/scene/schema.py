@@ -534,6 +534,12 @@ def _param_refs(node: Any) -> set[str]:
     return found
 
 
+def feature_names(scene: Scene) -> frozenset[str]:
+    """Every feature name a scene's mappings, choices, stream, triggers and ``[teach]`` inputs
+    read (``motion``, ``cam1:motion``, ``zone:door:presence``, ``param:x``, ``wek:1``)."""
+    return frozenset(_feature_names(scene))
+
+
 def _zone_refs(scene: Scene) -> set[str]:
     """The zones a scene's mappings, choices, stream, triggers and teach inputs read."""
     names: set[str] = set()

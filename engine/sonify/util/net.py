@@ -129,3 +129,27 @@ def host_header_allowed(header: str | None, bind_host: str,
     allowed = own_host_names() | {bind_host.strip().strip("[]").lower().rstrip(".")}
     allowed |= {n.lower().rstrip(".") for n in extra_names}
     return name in allowed
+
+
+class BadHost(OSError):
+    """The host of a listening address cannot be used (not an address, not resolvable)."""
+
+
+def bind_udp(host: str, port: int, recv_buffer: int) -> socket.socket:
+    """A non-blocking UDP socket bound to ``host:port`` with a ``recv_buffer``-byte receive
+    buffer. No SO_REUSEADDR: two programs on one port would silently split the messages.
+    ``BadHost`` when ``host`` cannot be used, ``OSError`` when the port cannot be bound (taken,
+    not allowed); the caller words the error for its option."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise BadHost(str(exc)) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
+        sock.bind(address)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
