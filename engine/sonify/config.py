@@ -107,6 +107,7 @@ class SourceConfig(_Model):
 
 class AnalysisConfig(_Model):
     width: Annotated[int, Field(ge=0, le=7680)] = 480
+    threads: Annotated[int, Field(ge=1, le=64)] = 1
     smoothing_s: dict[str, Annotated[float, Field(ge=0, le=600)]] = {}
     # the room's geometry: a zone here moves a scene's [[zones]] of the same name, or adds one
     zones: list[ZoneSpec] = []

@@ -33,6 +33,8 @@ def add_parser(sub: Subparsers) -> None:
                       help="frame rate of a sequence or the demo (default: the video's, else 30)")
     feat.add_argument("--width", type=int, default=None,
                       help="analysis width in pixels (default 480; 0 = full resolution)")
+    feat.add_argument("--threads", type=int, default=1,
+                      help="row bands analysed in parallel (for --width 0 on large frames)")
     feat.add_argument("--seed", type=int, default=0, help="the demo's random seed")
 
 
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
                        "or --list")
     if args.width is not None and args.width < 0:
         raise CliError(f"--width must be 0 (full resolution) or a positive width, got {args.width}")
+    if args.threads < 1:
+        raise CliError(f"--threads must be 1 or more, got {args.threads}")
     source = open_source(args.input, fps=args.fps, seed=args.seed)
     frames = args.frames
     if frames is None:
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             frames = 1
         elif source.live or args.input.lower().startswith("demo"):
             frames = 90
-    config = AnalyzerConfig()
+    config = AnalyzerConfig(threads=args.threads)
     if args.width is not None:
         config.width = args.width
     analyzer = Analyzer(config)

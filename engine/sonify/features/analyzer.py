@@ -69,10 +69,13 @@ class Features:
 @dataclass
 class AnalyzerConfig:
     """``width``: analysis width in pixels (0 = full resolution); ``smoothing_s``: per-feature
-    time constants overriding the registry's; onset thresholds (high, low) on raw values."""
+    time constants overriding the registry's; onset thresholds (high, low) on raw values;
+    ``threads``: row bands the kernel analyses in parallel (``kernels.frame_stats``): worth it
+    for full-resolution analysis of large frames, not for the default 480-wide live frames."""
 
     width: int = DEFAULT_WIDTH
     smoothing_s: dict[str, float] = field(default_factory=dict)
+    threads: int = 1
     motion_onset: tuple[float, float] = (0.25, 0.10)
     cut_onset: tuple[float, float] = (0.40, 0.15)
     stars_onset: tuple[float, float] = (2.0, 0.5)  # rise of the count over its recent level
@@ -109,7 +112,12 @@ class Analyzer:
         self._luma: list[np.ndarray] = []
         self._flip = 0
         self._prev: np.ndarray | None = None
+        if not isinstance(self.config.threads, int) or self.config.threads < 1:
+            raise ValueError(f"analysis threads must be a whole number >= 1, got "
+                             f"{self.config.threads!r}")
         kernels.warmup()
+        if self.config.threads > 1:
+            kernels.warmup_parallel()
         ds.warmup()
         post.warmup()
         global _kernels_ready
@@ -133,7 +141,8 @@ class Analyzer:
         out = self._luma[self._flip]
         self._flip ^= 1
         # A still journey's frames differ only by the travelling eye: no motion against them.
-        stats, lum = kernels.frame_stats(small, None if frame.still else self._prev, out)
+        stats, lum = kernels.frame_stats(small, None if frame.still else self._prev, out,
+                                         threads=self.config.threads)
         self._prev = lum
         return self._finish(frame, stats, (w, h), started)
 

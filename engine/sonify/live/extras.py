@@ -79,8 +79,9 @@ class ExtraSources:
                     hold_s=x.hold_s or None)
             except SourceError as exc:
                 raise SourceError(f"[[source.extra]] {x.name}: {exc}") from None
-            analyzer = Analyzer(AnalyzerConfig(width=config.analysis.width,
-                                               smoothing_s=dict(config.analysis.smoothing_s)))
+            analyzer = Analyzer(AnalyzerConfig(
+                width=config.analysis.width, threads=config.analysis.threads,
+                smoothing_s=dict(config.analysis.smoothing_s)))
             capture = Capture(source, analyzer, stop, beat=beat,
                               on_frame=self._publisher(x.name),
                               retry_initial_s=sc.retry_initial_s,

@@ -132,8 +132,9 @@ class Runtime:
             retry_initial_s=sc.retry_initial_s, retry_max_s=sc.retry_max_s,
             hold_s=sc.hold_s or None)
         self.performance.source_name = f"camera {self.source.name}"
-        self.analyzer = Analyzer(AnalyzerConfig(width=config.analysis.width,
-                                                smoothing_s=dict(config.analysis.smoothing_s)))
+        self.analyzer = Analyzer(AnalyzerConfig(
+            width=config.analysis.width, threads=config.analysis.threads,
+            smoothing_s=dict(config.analysis.smoothing_s)))
         self.status = Status(scene=self.scene.name, source=self.source.name)
         self._status_cb = status_cb
         self._stop = threading.Event()
