@@ -32,19 +32,20 @@ def test_the_published_state_carries_the_notes_and_the_bars() -> None:
     c.scene.watch = False
     c.control.port = 0
     c.http.port = 0
+    c.status.interval_s = 0.25
     out = RecordingOutput()
     seen: list[dict[str, Any]] = []
 
-    def look(status: Status) -> None:  # once a virtual second: what the page would be pushed
+    def look(status: Status) -> None:  # 4 times a virtual second: what the page is pushed
         seen.append(rt.state())
-        if len(seen) == 3:
+        if len(seen) == 12:
             rt.command(SetScene("calm"))
 
     rt = Runtime(c, [out], time_source=ManualTime(0.0), status_cb=look,
                  source=DemoSource("city", width=160, height=90, fps=4.0, realtime=False))
     rt.run_virtual(12.0, block_s=0.05)
 
-    first = seen[2]
+    first = seen[11]
     assert first["param_ranges"] == {"stabs": [0.0, 1.0]} and first["learn"] is False
     assert first["master"] == 1.0 and first["beats_per_bar"] == 4
     assert first["bar"] == int(first["beat"] // 4) + 1 and first["last_change"] is None

@@ -220,15 +220,25 @@ def fractions(values: Mapping[str, float], digits: int | None = 4) -> dict[str, 
     then zone features in the order of ``values``) as ``fraction``, rounded to ``digits``
     (None: not rounded): the OSC feature stream and the health page's bars."""
     out: dict[str, float] = {}
-    names = [s.name for s in SCALARS + VISION_SCALARS if s.name in values]
-    names += [n for n in values if n.startswith(ZONE_PREFIX)]
-    for name in names:
-        try:
-            frac = fraction(name, values[name])
-        except KeyError:
-            continue  # a zone name over an unknown feature: not a feature
-        out[name] = frac if digits is None else round(frac, digits)
+    for name, lo, width in _SPANS:  # every block of a live run: kept cheap
+        value = values.get(name)
+        if value is not None:
+            frac = (value - lo) / width
+            frac = 0.0 if not frac > 0.0 else 1.0 if frac > 1.0 else frac  # NaN reads 0
+            out[name] = frac if digits is None else round(frac, digits)
+    if len(out) < len(values):  # names the registry does not list: zone features
+        for name in values:
+            if name.startswith(ZONE_PREFIX):
+                try:
+                    frac = fraction(name, values[name])
+                except KeyError:
+                    continue  # a zone name over an unknown feature: not a feature
+                out[name] = frac if digits is None else round(frac, digits)
     return out
+
+
+_SPANS: tuple[tuple[str, float, float], ...] = tuple(
+    (s.name, s.span[0], s.span[1] - s.span[0]) for s in SCALARS + VISION_SCALARS)
 
 
 # -- named sources ---------------------------------------------------------------------------

@@ -179,6 +179,8 @@ class Runtime:
         self.event_listeners: list[Callable[[list[Event]], None]] = []
         self.recent_notes = RecentNotes()  # the page's piano roll, published with the state
         self._published_at = -1e9
+        self._published_wall = -1e9
+        self._realtime = not isinstance(self.time, ManualTime)
         self.published: dict[str, Any] = self._publish(self._published_at)  # for others
         self.performance.state_fn = self.state  # what /sonify/status replies
 
@@ -492,12 +494,15 @@ class Runtime:
         if now >= self._next_status:
             self._notes_window.append((now, self.scheduler.notes_sent))
             report.update_status(self, features, self._notes_window, self._latencies_ms)
+            self.published = self._publish(now)  # what the status callback may read
             if self._status_cb is not None:
                 self._status_cb(self.status)
             interval = self.config.status.interval_s or 1.0
             self._next_status = now + interval
-            self.published = self._publish(now)
-        elif now - self._published_at >= PUBLISH_EVERY_S:
+        elif now - self._published_at >= PUBLISH_EVERY_S and (
+                self._realtime or time.perf_counter() - self._published_wall >= PUBLISH_EVERY_S):
+            # a virtual run publishes as often as a person could look (not every 0.1 s of
+            # music: 12 virtual hours would publish 432,000 times)
             self.published = self._publish(now)
 
     def _end_music(self) -> Status:
@@ -510,6 +515,7 @@ class Runtime:
         """The music's state as plain values, made on the music thread for the others (with
         what the page plays from: ``sonify.live.published``)."""
         self._published_at = now
+        self._published_wall = time.perf_counter()
         return {**self.performance.snapshot(), **page_state(self.performance),
                 "recent_notes": self.recent_notes.snapshot(now)}
 

@@ -160,6 +160,7 @@ class Performance:
         self._next_gate = -math.inf
         self.state_fn: Callable[[], dict[str, Any]] = self.snapshot  # a status reply's content
         self.stop_requested = False  # a Stop command came: the loop driving this ends
+        self._fractions_of: tuple[Features, dict[str, float]] | None = None
         # extra sources' features (``[[source.extra]]``), read by scenes as "cam1:motion"
         self.sources = SourceFeatures(x.name for x in config.source.extra)
         # people, faces, flow and zones the scene reads: what the analysis adds to each frame
@@ -576,5 +577,16 @@ class Performance:
                 "voices": [v.name for v in self.scene.voices],
                 "params": dict(self.player.params), "transpose": self.transpose,
                 "master": self.master, "teach": self.teach.status(),
+                "tempo_set_bpm": self.driver.fixed_bpm if self.driver is not None else None,
                 "next_scene": self.pending_scene, "auto": self.auto is not None,
-                "features": feature_fractions(latest) if latest is not None else {}}
+                "features": self._fractions(latest)}
+
+    def _fractions(self, features: Features | None) -> dict[str, float]:
+        """``feature_fractions`` of ``features``, made again only for new features (a status,
+        the page and OSCQuery ask many times a frame)."""
+        if features is None:
+            return {}
+        cached = self._fractions_of
+        if cached is None or cached[0] is not features:
+            cached = self._fractions_of = (features, feature_fractions(features))
+        return dict(cached[1])

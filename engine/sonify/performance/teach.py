@@ -209,8 +209,9 @@ class TeachPart:
             kind, _, arg = o.name.partition(":")
             if kind == "param" and arg in params:
                 values[o.name] = float(params[arg])
-            elif o.name == "tempo":
-                values[o.name] = float(state["tempo_bpm"])
+            elif o.name == "tempo":  # what the knob set, not the tempo gliding towards it
+                fixed = state.get("tempo_set_bpm")
+                values[o.name] = float(fixed if fixed is not None else state["tempo_bpm"])
             elif o.name == "master":
                 values[o.name] = float(state["master"])
             elif o.name == "transpose":
