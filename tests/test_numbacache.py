@@ -156,3 +156,47 @@ def test_render_says_when_the_wav_masters_kernels_compile(
     assert "compiling" not in capsys.readouterr().err  # no WAV, no master
     assert main(["render", "demo", "-o", str(tmp_path / "x.wav"), "--duration", "1"]) == 0
     assert "compiling the WAV master's kernels (first start only)" in capsys.readouterr().err
+
+
+class _Cache:
+    def __init__(self, path: str) -> None:
+        self._cache_path = path
+
+
+class _Dispatcher:
+    def __init__(self, path: str) -> None:
+        self._cache = _Cache(path)
+        self.py_func = None
+
+
+def test_cached_kernels_are_forgotten_when_a_module_they_use_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba checks only the file of the function it caches: a kernel calling another module
+    would load stale code after that module changed. The sources' stamp catches it."""
+    from sonify.util import numbacache
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for name in ("k._frame_stats-1.py311.nbi", "k._frame_stats-1.py311.1.nbc", "k.pyc"):
+        (folder / name).write_text("x")
+    monkeypatch.setattr(numbacache, "_checked", set())
+    deleted = numbacache.forget_stale(_Dispatcher(str(folder)), stamp="sources v1")
+    assert sorted(Path(p).name for p in deleted) == ["k._frame_stats-1.py311.1.nbc",
+                                                      "k._frame_stats-1.py311.nbi"]
+    assert (folder / "k.pyc").exists()  # only numba's files
+    (folder / "k._frame_stats-1.py311.nbi").write_text("compiled again")
+    monkeypatch.setattr(numbacache, "_checked", set())  # the next start, same sources: kept
+    assert numbacache.forget_stale(_Dispatcher(str(folder)), stamp="sources v1") == []
+    monkeypatch.setattr(numbacache, "_checked", set())  # a module changed: forgotten
+    assert len(numbacache.forget_stale(_Dispatcher(str(folder)), stamp="sources v2")) == 1
+
+
+def test_the_stamp_follows_every_kernel_module_and_the_kernels_keep_it() -> None:
+    from sonify.features import kernels
+    from sonify.util import numbacache
+
+    stamp = numbacache.sources_stamp()
+    assert "features/kernels_band.py:" in stamp and "features/constants.py:" in stamp
+    assert "outputs/dsp.py:" in stamp
+    marker = Path(kernels._frame_stats._cache._cache_path) / numbacache.STAMP_FILE
+    assert marker.read_text() == stamp

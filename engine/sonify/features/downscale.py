@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from numba import njit
 
+from sonify.util.numbacache import forget_stale_in
+
 jit = njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
 
 MAX_BOX = 16  # 16-bit counters hold an s x s block of 255 (s*s*255 + s*s/2 < 65536)
@@ -206,3 +208,6 @@ def warmup() -> None:
     img = np.zeros((12, 12, 3), np.uint8)
     Downscaler(4)(img)  # box, factor 3
     Downscaler(5)(img)  # area, factor 2.4
+
+
+forget_stale_in(globals())  # numba's cache misses edits to the modules these kernels use

@@ -77,6 +77,7 @@ from sonify.features.kernels_band import (
     jit,
     keep_brightest,
 )
+from sonify.util.numbacache import forget_stale_in
 
 # parallel variants: the same flags plus numba's thread pool
 pjit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, parallel=True)
@@ -365,3 +366,6 @@ def warmup_parallel() -> None:
     warmup()
     img = np.zeros((16, 16, 3), np.uint8)
     frame_stats(img, None, threads=2)
+
+
+forget_stale_in(globals())  # numba's cache misses edits to the modules these kernels use

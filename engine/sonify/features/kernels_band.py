@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit
 
 from sonify.features import constants as C
+from sonify.util.numbacache import forget_stale_in
 
 # The decorator flags, in one place: no GIL (the scheduler thread runs beside analysis), cached
 # machine code (no compile at start-up after the first run), numpy error model (no zero-division
@@ -450,3 +451,6 @@ def keep_brightest(points: np.ndarray, kept: int, x: float, y: float, level: flo
     points[pos, 1] = y
     points[pos, 2] = level
     return min(kept + 1, cap)
+
+
+forget_stale_in(globals())  # numba's cache misses edits to the modules these kernels use

@@ -22,6 +22,7 @@ from numba import njit
 
 from sonify.features import mood
 from sonify.features.registry import MOOD_LABELS, ONSET_NAMES, SCALAR_NAMES, SCALARS
+from sonify.util.numbacache import forget_stale_in
 
 jit = njit(nogil=True, cache=True, error_model="numpy")
 
@@ -227,3 +228,6 @@ def warmup() -> None:
     for t in (0.0, 0.1):
         post(state, raw, values, np.zeros(C.LUMA_HIST_BINS), np.zeros(C.HUE_BINS),
              np.zeros(C.HUE_BINS), t, False)
+
+
+forget_stale_in(globals())  # numba's cache misses edits to the modules these kernels use

@@ -25,6 +25,8 @@ import math
 import numba
 import numpy as np
 
+from sonify.util.numbacache import forget_stale_in
+
 _jit = numba.njit(nogil=True, cache=True)
 
 BLOCK_S = 0.4  # BS.1770 gating block
@@ -234,3 +236,6 @@ def wavetable(table: np.ndarray, inc: int, phase: int, n: int, shift: int) -> np
         raise ValueError(f"a table of {len(table)} entries is not read by the top "
                          f"{32 - shift} bits of the phase")
     return _wavetable(table, inc, phase, n, shift)
+
+
+forget_stale_in(globals())  # numba's cache misses edits to the modules these kernels use

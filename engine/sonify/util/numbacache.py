@@ -97,3 +97,70 @@ def needs_compiling(module: object) -> bool:
             except Exception:
                 return False
     return False
+
+
+# -- a cache that knows the files a kernel depends on ---------------------------------------------
+
+STAMP_FILE = "sonify-sources.stamp"
+_checked: set[str] = set()
+
+
+def sources_stamp(package_dir: str = PACKAGE_DIR) -> str:
+    """Size and modification time of every module in ``KERNEL_DIRS``: what numba would have
+    to check, and does not (see ``forget_stale``)."""
+    parts = []
+    for sub in KERNEL_DIRS:
+        folder = os.path.join(package_dir, sub)
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                parts.append(f"{sub}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+def forget_stale(*dispatchers: object, stamp: str | None = None) -> list[str]:
+    """Delete numba's cached machine code of the kernel folders when any of their modules
+    changed since it was written; returns the files deleted.
+
+    numba checks only the file of the function it caches: a kernel that calls a function of
+    another module (``kernels`` calls ``kernels_band``) or reads its constants
+    (``constants.py``, ``mood.py``) would load stale code after an edit or a ``git pull`` that
+    changed only that module. Each kernel module calls this once, before its first call, with
+    its dispatchers; the folders they cache in keep a stamp of the sources (``sources_stamp``),
+    and a different stamp empties them (the next start compiles, and says so). A folder that
+    cannot be written is left alone."""
+    deleted: list[str] = []
+    for dispatcher in dispatchers:
+        cache = getattr(dispatcher, "_cache", None)
+        folder = getattr(cache, "_cache_path", None)
+        if not isinstance(folder, str) or folder in _checked:
+            continue
+        if stamp is None:
+            stamp = sources_stamp()
+        _checked.add(folder)
+        marker = os.path.join(folder, STAMP_FILE)
+        try:
+            with open(marker, encoding="utf-8") as f:
+                if f.read() == stamp:
+                    continue
+        except OSError:
+            pass
+        try:
+            os.makedirs(folder, exist_ok=True)
+            for name in os.listdir(folder):
+                if name.endswith((".nbi", ".nbc")):
+                    os.remove(os.path.join(folder, name))
+                    deleted.append(os.path.join(folder, name))
+            tmp = f"{marker}.{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(stamp)
+            os.replace(tmp, marker)
+        except OSError:
+            continue  # a read-only cache: numba copes (it compiles in memory)
+    return deleted
+
+
+def forget_stale_in(namespace: Mapping[str, object]) -> list[str]:
+    """``forget_stale`` for every numba dispatcher in a module's ``globals()``."""
+    return forget_stale(*(v for v in namespace.values() if hasattr(v, "_cache")
+                          and hasattr(v, "py_func")))
