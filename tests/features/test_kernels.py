@@ -130,7 +130,8 @@ def _raw(image: np.ndarray, prev: np.ndarray | None, bands: int) -> list[np.ndar
     """Every output of the kernel itself: serial for bands == 0, else the parallel variant."""
     h, w = image.shape[:2]
     outs = [np.zeros(kernels.N_ACC, np.int64), np.zeros(12, np.int64), np.zeros(8, np.int64),
-            np.zeros(32, np.int64), np.zeros((8, 8), np.int64), np.zeros((16, 3))]
+            np.zeros(32, np.int64), np.zeros((8, 8), np.int64), np.zeros((16, 3)),
+            np.zeros((8, 8))]
     lum = np.empty((h, w), np.uint8)
     args = (image.reshape(h, 3 * w), lum if prev is None else prev, prev is not None, lum)
     if bands == 0:

@@ -130,12 +130,15 @@ def _frame_stats(
     lhist: np.ndarray,
     gridsum: np.ndarray,
     stars: np.ndarray,
+    grid: np.ndarray,
 ) -> None:
-    """One thread: the whole frame as one band (``img`` is H x 3W, the flat BGR rows)."""
+    """One thread: the whole frame as one band (``img`` is H x 3W, the flat BGR rows). The
+    grid's means too: one call a frame, so one hand-back of the GIL."""
     h, w = lum.shape
     kept = band_stats(img, prev, has_prev, lum, 0, h, acc, hue_raw, orient, lhist, gridsum,
                       stars)
     _normalise_stars(stars, kept, h, w)
+    _grid_means(gridsum, h, w, grid)
 
 
 @pjit
@@ -150,6 +153,7 @@ def _frame_stats_parallel(
     lhist: np.ndarray,
     gridsum: np.ndarray,
     stars: np.ndarray,
+    grid: np.ndarray,
     bands: int,
 ) -> None:
     """``bands`` row bands on numba's threads (the caller sets how many: ``set_num_threads``
@@ -178,6 +182,7 @@ def _frame_stats_parallel(
             kept = keep_brightest(stars, kept, b_stars[b, i, 0], b_stars[b, i, 1],
                                   b_stars[b, i, 2])
     _normalise_stars(stars, kept, h, w)
+    _grid_means(gridsum, h, w, grid)
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -229,9 +234,10 @@ def frame_stats(
     stars = np.zeros((C.MAX_STARS, 3), np.float64)
     flat = image.reshape(h, 3 * w)
     threads = min(threads, numba.config.NUMBA_NUM_THREADS, h)  # type: ignore[attr-defined]
+    grid = np.zeros((C.GRID_ROWS, C.GRID_COLS), np.float64)
     if threads == 1:
         _frame_stats(flat, prev_luma, has_prev, luma_out, acc, hue_raw, orient, lhist, gridsum,
-                     stars)
+                     stars, grid)
     else:
         _start_parallel()
         with _parallel_lock:
@@ -239,11 +245,9 @@ def frame_stats(
             numba.set_num_threads(threads)  # per calling thread
             try:
                 _frame_stats_parallel(flat, prev_luma, has_prev, luma_out, acc, hue_raw, orient,
-                                      lhist, gridsum, stars, threads)
+                                      lhist, gridsum, stars, grid, threads)
             finally:
                 numba.set_num_threads(before)
-    grid = np.zeros((C.GRID_ROWS, C.GRID_COLS), np.float64)
-    _grid_means(gridsum, h, w, grid)
     return finalize(acc, hue_raw, orient, lhist, grid, stars, h, w, has_prev), luma_out
 
 

@@ -5,7 +5,8 @@ waits) runs alone, then beside the live analysis (``Analyzer.analyze`` on demo f
 on another thread). Analysis that holds the GIL in its Python parts takes that time from the
 counting thread; analysis that releases it often also waits, at each hand-back, for the busy
 thread to yield (up to ``sys.getswitchinterval()``, 5 ms). Reported: both counting rates and their
-ratio (target >= 0.8), and the analysis rate alone and beside the counting thread.
+ratio (target >= 0.8), and the analysis rate alone and beside the counting thread, with the GIL
+switch interval the live runtime sets (1 ms: ``sonify.live.runtime.GIL_SWITCH_S``).
 
 ``live_path_ms(resolution)`` is the plain cost of that analysis: the median ms of
 ``Analyzer.analyze`` on consecutive demo frames at one resolution, one thread.
@@ -113,9 +114,25 @@ class _AnalysisLoop(threading.Thread):
 
 
 def run_gil_bench(resolution: str | tuple[int, int] = "1080p", seconds: float = 6.0,
-                  rounds: int = 3) -> dict:
+                  rounds: int = 3, switch_s: float | None = None) -> dict:
     """The counting thread alone and beside the live analysis, and the analysis alone and
-    beside it, in ``rounds`` interleaved rounds of four phases (``seconds`` in all)."""
+    beside it, in ``rounds`` interleaved rounds of four phases (``seconds`` in all).
+    ``switch_s``: the GIL switch interval meanwhile (default: the live runtime's,
+    ``GIL_SWITCH_S``, 1 ms; Python's own default is 5 ms)."""
+    from sonify.live.runtime import GIL_SWITCH_S
+
+    switch = GIL_SWITCH_S if switch_s is None else switch_s
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(switch)
+    try:
+        result = _run_gil_bench(resolution, seconds, rounds)
+    finally:
+        sys.setswitchinterval(before)
+    result["switch_interval_ms"] = round(switch * 1e3, 3)
+    return result
+
+
+def _run_gil_bench(resolution: str | tuple[int, int], seconds: float, rounds: int) -> dict:
     cv2.setNumThreads(1)
     phase = seconds / (4 * rounds)
     loop = _AnalysisLoop(demo_frames(resolution))
