@@ -177,3 +177,17 @@ def test_outputs_are_all_written_or_none(tmp_path: Path) -> None:
                progress=remove_the_folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pic.png", "sub", "x.mid"]
     assert mid.read_bytes() == b"the old x.mid"
+
+
+@pytest.mark.parametrize("scene", ["gallery", "city"])
+def test_a_video_render_ends_on_the_tonic_held(tmp_path: Path, scene: str) -> None:
+    """A video (here the demo, which has cuts) of known length plans its final cadence as a
+    still picture's piece does, without the arc: the last chord is the tonic, held to the end."""
+    from sonify.music.figures import judge
+    from sonify.music.parts import hints_from_scene
+    from sonify.scene import load_scene
+
+    mid = tmp_path / "video.mid"
+    render("demo", [str(mid)], scene=scene, duration_s=30.0)
+    figures = judge(mid, hints_from_scene(load_scene(scene)))
+    assert figures.ending_tonic and figures.ending_held, figures.ending_chord

@@ -86,7 +86,8 @@ def rendered(spec: str, seconds: float, tmp_path: Path) -> list[Event]:
 def test_live_on_a_manual_clock_and_render_give_the_same_events(spec: str,
                                                                 tmp_path: Path) -> None:
     seconds = 9.0
-    live = live_on_a_manual_clock(spec, seconds, form=Form(sections_at_cuts=True))
+    live = live_on_a_manual_clock(spec, seconds, form=Form(sections_at_cuts=True,
+                                                           duration_s=seconds, ending=True))
     offline = rendered(spec, seconds, tmp_path)
     assert len(live) > 200
     assert live == offline

@@ -10,7 +10,10 @@ A ``Form`` is optional and any run may use one (``sonify render`` does; a live r
 - **the plan of a still picture's piece** (``shape``, with the arc): the player's harmony
   learns when the piece ends and how the ritardando slows it, and its sections follow the
   travelling eye (A B A'), so the final cadence lands on the last bar and the tonic is held to
-  the end (``sonify.scene.harmony``).
+  the end (``sonify.scene.harmony``);
+- **an ending** (``ending``: a video's or the demo's render, of known length, without the arc):
+  the harmony plans only the final cadence, so the piece ends on the tonic too, in tempo and
+  with its sections at cuts as live.
 
 At a cut (``cut``) the old harmony ends and the new one is struck at once: the notes of the old
 section's voices still sounding end at the cut with their own note-offs (triggers, such as the
@@ -43,14 +46,15 @@ class Form:
     duration_s: float | None = None  # with ``arc``: the piece's length
     arc: bool = False
     sections_at_cuts: bool = False
+    ending: bool = False  # a video's (or the demo's) piece of known length ends on the tonic
     opening: float = 0.15  # the arc's opening and ending, each a share of the duration
     ritardando: float = 0.2  # set from the scene by shape(): 0 for a beat scene
     start_s: float = 0.0
     sections: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.arc and not (self.duration_s and self.duration_s > 0):
-            raise ValueError("an arc needs the piece's duration")
+        if (self.arc or self.ending) and not (self.duration_s and self.duration_s > 0):
+            raise ValueError("an arc or a planned ending needs the piece's duration")
         if not self.sections:
             self.sections.append(self.start_s)
 
@@ -103,8 +107,14 @@ class Form:
     def shape(self, player: ScenePlayer) -> None:
         """Tell ``player``'s harmony the piece's length, ritardando and sections: a still
         picture's piece (``arc``). A video or a demo plays as it would live (sections at cuts,
-        phrases going on), so that live and render give the same events."""
-        if not self.arc or self.duration_s is None or self.duration_s <= 0:
+        phrases going on); with ``ending`` its harmony also knows when the piece ends, so the
+        last phrase closes on the tonic."""
+        if self.duration_s is None or self.duration_s <= 0:
+            return
+        if not self.arc:
+            if self.ending:  # no arc, no travelling eye: only the final cadence on the last bar
+                player.plan_piece(PiecePlan(self.start_s, self.start_s + self.duration_s,
+                                            opening=self.opening, travel=False))
             return
         self.ritardando = player.scene.harmony.ritardando
         player.plan_piece(PiecePlan(self.start_s, self.start_s + self.duration_s,

@@ -244,7 +244,7 @@ def render(spec: str, out_paths: list[str], *, scene: str = "gallery",
     outputs, recording = _make_outputs(files, duration, scene_obj.render.loudness_lufs, fluid)
     clock = ManualTime(0.0)
     scheduler = Scheduler(outputs, clock)
-    form = Form(duration_s=duration, arc=is_still, sections_at_cuts=not is_still)
+    form = Form(duration_s=duration, arc=is_still, sections_at_cuts=not is_still, ending=True)
     config = Config()
     config.scene.name = scene_obj.name
     performance = Performance(config, scheduler, scene=scene_obj, seed=seed,
