@@ -80,3 +80,26 @@ def test_vision_features_stay_out_of_the_kernels_set() -> None:
     assert not set(VISION_NAMES) & set(SCALAR_NAMES)
     assert {"presence", "people", "person4_speed", "flow_direction"} <= set(VISION_NAMES)
     assert all(FEATURES[n].is_scalar for n in VISION_NAMES)
+
+
+def test_someone_standing_on_a_zone_edge_does_not_ring_in_and_out() -> None:
+    """Feet wavering across the edge (by less than the margin) keep the person where they
+    were; walking well in rings once, walking well out once."""
+    from sonify.features import vision as vmod
+    from sonify.features.people import Track
+
+    door = Zone.rect("door", 0.0, 0.0, 0.5, 1.0)
+    v = vmod.Vision([door])
+    parts = vmod._Parts((320, 180), np.zeros((180, 320, 3), np.uint8))
+
+    def at(x: float) -> tuple[float, float]:  # the feet at x (the box 0.1 wide, 0.4 tall)
+        v._tracker.tracks = [Track(1, (x - 0.05, 0.55, x + 0.05, 0.95), 0.0, 0.0, hits=5)]
+        out = v._people_values(door, parts)
+        return out["enter_onset"], out["leave_onset"]
+
+    seen = [at(x) for x in (0.7, 0.505, 0.495, 0.51, 0.49, 0.505)]  # outside, then the edge
+    assert v.tracks and v.tracks[0].foot == pytest.approx((0.505, 0.95))
+    assert all(e == 0.0 and leave == 0.0 for e, leave in seen)
+    assert at(0.45) == (1.0, 0.0)  # well inside: in, once
+    assert [at(x) for x in (0.49, 0.51, 0.495, 0.515)] == [(0.0, 0.0)] * 4  # the edge again
+    assert at(0.6) == (0.0, 1.0)  # well outside: out, once

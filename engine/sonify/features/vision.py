@@ -17,7 +17,8 @@ pictures), then to ``flow_width`` for flow (160 px) and ``face_width`` for faces
 Zones: ``zone:<zone>:<feature>`` is the feature inside the zone. Presence and flow are measured
 over the zone's mask; people, blobs and faces count when their foot point (a face: its centre)
 is inside; positions run 0..1 across the zone's bounding box; enter/leave onsets fire when a
-tracked person steps into / out of the zone. The picture's features (brightness, motion ...)
+tracked person steps into / out of the zone (``ZONE_MARGIN`` past its edge: someone standing
+on the edge does not chatter). The picture's features (brightness, motion ...)
 come from an ``Analyzer`` on the zone's bounding crop, so they keep their smoothing, onsets and
 mood; ``edge_density`` is scaled by the crop's width, not the frame's.
 
@@ -53,6 +54,10 @@ from sonify.features.smoothing import OnePole
 from sonify.features.zones import Zone
 
 logger = logging.getLogger(__name__)
+
+ZONE_MARGIN = 0.02
+"""How far (a share of the frame) past a zone's edge a person's feet go before they count as
+in (or out): the hysteresis of a zone's people and enter/leave onsets."""
 
 SLOT_NAMES = frozenset(n for n in VISION_NAMES if n.startswith("person") and n[6:7].isdigit())
 PEOPLE_NAMES = frozenset({"people", "person_x", "person_y", "person_near", "person_speed",
@@ -372,9 +377,15 @@ class Vision:
             people = tracks
             entered, left = bool(parts.entered), bool(parts.left)
         else:
-            people = [tr for tr in tracks if zone.contains(*_clip(*tr.foot))]
-            now = {tr.id for tr in people}
+            # hysteresis: in once ZONE_MARGIN inside the edge, out once that far outside it,
+            # so someone standing on the edge does not ring in and out
             before = self._inside.get(zone.name, set())
+            people = []
+            for tr in tracks:
+                d = zone.distance(*_clip(*tr.foot))
+                if d > ZONE_MARGIN or (tr.id in before and d > -ZONE_MARGIN):
+                    people.append(tr)
+            now = {tr.id for tr in people}
             self._inside[zone.name] = now
             entered, left = bool(now - before), bool(before - now)
         where = zone.relative if zone is not None else _clip

@@ -75,6 +75,12 @@ class Zone:
         contour = np.asarray(self.points, np.float32).reshape(-1, 1, 2)
         return cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0
 
+    def distance(self, x: float, y: float) -> float:
+        """The signed distance of (x, y) from the polygon's edge, in frame fractions: positive
+        inside, negative outside."""
+        contour = np.asarray(self.points, np.float32).reshape(-1, 1, 2)
+        return float(cv2.pointPolygonTest(contour, (float(x), float(y)), True))
+
     def relative(self, x: float, y: float) -> Point:
         """(x, y) in frame fractions as fractions of the zone's bounding box, clipped to 0..1:
         a position feature read inside a zone runs 0..1 across the zone."""
