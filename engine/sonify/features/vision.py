@@ -381,10 +381,10 @@ class Vision:
             # so someone standing on the edge does not ring in and out
             before = self._inside.get(zone.name, set())
             people = []
-            for tr in tracks:
-                d = zone.distance(*_clip(*tr.foot))
-                if d > ZONE_MARGIN or (tr.id in before and d > -ZONE_MARGIN):
-                    people.append(tr)
+            for track in tracks:
+                d = zone.distance(*_clip(*track.foot))
+                if d > ZONE_MARGIN or (track.id in before and d > -ZONE_MARGIN):
+                    people.append(track)
             now = {tr.id for tr in people}
             self._inside[zone.name] = now
             entered, left = bool(now - before), bool(before - now)
