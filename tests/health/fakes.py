@@ -9,7 +9,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sonify.commands import Command, Freeze, Mute, SetMaster, SetParam, SetScene, SetTempo
+from sonify.commands import (
+    Command,
+    Freeze,
+    Mute,
+    SetMaster,
+    SetParam,
+    SetScene,
+    SetTempo,
+    Teach,
+)
 
 SCENES = ["calm", "storm", "night"]
 VOICES = ["bass", "lead"]
@@ -51,6 +60,7 @@ class FakeEngine:
         self.next_scene: str | None = None
         self.next_bar: int | None = None
         self.last_change: dict[str, Any] | None = None
+        self.teach: dict[str, Any] | None = None  # a scene with [teach]: the Teach box shows
 
     def _maybe_fail(self, what: str) -> None:
         if what in self.fail:
@@ -78,6 +88,7 @@ class FakeEngine:
                 "beat": round(beat, 3), "bar": _bar(beat), "next_scene": self.next_scene,
                 "next_scene_bar": self.next_bar, "last_change": self.last_change,
                 "clock_s": round(elapsed, 3), "recent_notes": _notes(elapsed),
+                "teach": dict(self.teach) if self.teach is not None else None,
             }
 
     def land(self) -> None:
@@ -121,6 +132,18 @@ class FakeEngine:
                     self.frozen = on
                 case SetTempo(bpm):
                     self.tempo_bpm = bpm
+                case Teach(action) if self.teach is not None:
+                    t = self.teach
+                    if action in ("record", "stop_recording"):
+                        t["recording"] = action == "record"
+                    elif action in ("run", "stop_running"):
+                        t["running"] = action == "run"
+                    elif action == "snapshot":
+                        t["examples"] += 1
+                    elif action == "train":
+                        t["model"] = {"algorithm": "knn", "examples": t["examples"],
+                                      "trained_at": "2026-11-30 05:30:00", "train_ms": 4.0}
+                    t["message"] = f"did {action}"
 
     def seen(self) -> list[Command]:
         with self._lock:

@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sonify.commands import Learn, Mute, SetMaster, SetParam, SetScene, SetTempo
+from sonify.commands import Learn, Mute, SetMaster, SetParam, SetScene, SetTempo, Teach
 from tests.conftest import wait_until
 from tests.health.conftest import PHONE, expect, open_page, start
 from tests.health.fakes import PARAMS, FakeEngine
@@ -145,6 +145,34 @@ def test_learn_buttons_show_while_midi_control_is_on(page: Any, engine: FakeEngi
         engine.learn = False
         expect(page.locator("#learn-density")).to_be_hidden()
         expect(page.locator("#learn-tempo")).to_be_hidden()
+    finally:
+        server.stop()
+
+
+def test_the_teach_box_records_trains_and_runs(page: Any, engine: FakeEngine) -> None:
+    server = start(engine)
+    try:
+        page.goto(server.url)
+        expect(page.locator("#conn")).to_have_text("live")
+        expect(page.locator("#teach-box")).to_be_hidden()  # a scene without [teach]
+        engine.teach = {"examples": 0, "recording": False, "running": False, "model": None,
+                        "last": None, "error": None, "message": "", "training": False,
+                        "outputs": ["param:density", "tempo"], "inputs": ["brightness"]}
+        expect(page.locator("#teach-box")).to_be_visible()
+        expect(page.locator("#teach-run")).to_be_disabled()  # nothing trained yet
+        page.click("#teach-record")
+        expect(page.locator("#teach-record")).to_have_text("Stop recording")
+        page.click("#teach-snapshot")
+        page.click("#teach-record")
+        expect(page.locator("#teach-record")).to_have_text("Record")
+        page.click("#teach-train")
+        expect(page.locator("#teach-status")).to_contain_text("model: knn on 1 examples")
+        page.click("#teach-run")
+        expect(page.locator("#teach-run")).to_have_text("Stop running")
+        expect(page.locator("#teach-status")).to_contain_text("outputs: param:density, tempo")
+        assert [c for c in engine.seen() if isinstance(c, Teach)] == [
+            Teach("record"), Teach("snapshot"), Teach("stop_recording"), Teach("train"),
+            Teach("run")]
     finally:
         server.stop()
 
