@@ -82,9 +82,17 @@ def _stars(lum: np.ndarray) -> tuple[int, np.ndarray]:
     candidate[:, :r] = False
     candidate[:, w - r :] = False
     ys, xs = np.nonzero(candidate)  # raster order
+    return peaks(lum, ys, xs, points)
+
+
+def peaks(lum: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+          points: np.ndarray) -> tuple[int, np.ndarray]:
+    """Of the candidates at (``ys``, ``xs``) in raster order, the local maxima: strictly above
+    the neighbours met earlier in raster order, at least the later ones (a flat-topped peak
+    counts once, at its first pixel). Their count, and the brightest into ``points`` as
+    (x, y, level) in 0..1, brightest first (ties in raster order)."""
+    h, w = lum.shape
     levels = lum[ys, xs]
-    # strictly above the neighbours met earlier in raster order, at least the later ones:
-    # a flat-topped peak counts once, at its first pixel.
     peak = np.ones(len(ys), bool)
     for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1)):
         peak &= levels > lum[ys + dy, xs + dx]
