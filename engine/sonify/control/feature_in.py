@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sonify.control.udp import Reject, UdpListener, parse_packet
+from sonify.control.udp import ListeningService, Reject, UdpListener, parse_packet
 from sonify.features.analyzer import Features
 from sonify.features.registry import FEATURES, MOOD_LABELS, SCALAR_NAMES
 from sonify.performance.parts import neutral_features
@@ -91,7 +91,7 @@ def _number(address: str, args: list[Any]) -> float:
     return v
 
 
-class OscFeatureInput:
+class OscFeatureInput(ListeningService):
     """An extra source fed over OSC (see the module docstring): ``start()`` binds
     ``host:port`` (port 0: any free one; ``ListenError`` names a taken port) and listens on a
     daemon thread, ``close()`` ends it; each burst received is ``publish(name, Features)``."""
@@ -111,19 +111,6 @@ class OscFeatureInput:
         self._changed = False
         self._index = 0
         self._received = self._values = self._published = self._ignored = self._rejected = 0
-
-    @property
-    def host(self) -> str:
-        return self._listener.host
-
-    @property
-    def port(self) -> int:
-        """The bound port once bound (the real one when asked for 0), else the asked one."""
-        return self._listener.port
-
-    @property
-    def running(self) -> bool:
-        return self._listener.running
 
     @property
     def where(self) -> str:

@@ -181,3 +181,23 @@ class UdpListener:
                 self._log.error("handler", "%s: error handling a packet from %s", self.what,
                                 sender[0], exc_info=True)
         return n
+
+
+class ListeningService:
+    """What an OSC input built on a ``UdpListener`` (``self._listener``) shows the runtime:
+    where it listens and whether it does."""
+
+    _listener: UdpListener
+
+    @property
+    def host(self) -> str:
+        return self._listener.host
+
+    @property
+    def port(self) -> int:
+        """The bound port once bound (the real one when asked for 0), else the asked one."""
+        return self._listener.port
+
+    @property
+    def running(self) -> bool:
+        return self._listener.running

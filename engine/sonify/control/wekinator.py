@@ -64,7 +64,7 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from sonify.commands import Command, CommandError, Teach, TeachOutputs, check
-from sonify.control.udp import Reject, UdpListener, parse_packet
+from sonify.control.udp import ListeningService, Reject, UdpListener, parse_packet
 from sonify.util.ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def outputs_message(values: Sequence[float]) -> bytes:
     return builder.build().dgram
 
 
-class WekinatorServer:
+class WekinatorServer(ListeningService):
     """Wekinator's OSC face: ``/wek/inputs`` and control messages in on ``host:port``
     (127.0.0.1:6448 by default; port 0 picks a free one), ``/wek/outputs`` out to
     ``out_host:out_port`` (127.0.0.1:12000). ``start()`` binds and serves on a daemon thread
@@ -172,19 +172,6 @@ class WekinatorServer:
         self._next_resolve = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        return self._listener.host
-
-    @property
-    def port(self) -> int:
-        """The bound port once started (the real one when asked for 0), else the asked one."""
-        return self._listener.port
-
-    @property
-    def running(self) -> bool:
-        return self._listener.running
 
     def start(self) -> None:
         self._listener.start()
