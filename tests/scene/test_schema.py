@@ -271,3 +271,44 @@ def test_finite_param_bounds_still_load() -> None:
     scene = parse_scene(PARAM_SCENE.format(bounds="min = -5e3\nmax = 5e3\nvalue = 1"))
     assert scene.params["speed"].start == 1.0
     assert scene.params["speed"].normalise(0.0) == 0.5
+
+
+TEACH_SCENE = """
+name = "t"
+[params.intensity]
+min = 0.0
+max = 1.0
+value = 0.5
+[teach]
+inputs = {inputs}
+[[teach.outputs]]
+name = "tempo"
+[[teach.outputs]]
+{output}
+[[voices]]
+name = "lead"
+kind = "notes"
+channel = 1
+"""
+
+
+@pytest.mark.parametrize(("inputs", "output", "where", "what"), [
+    ('["brightness", "nosuch"]', 'name = "master"', "teach.inputs", "unknown feature 'nosuch'"),
+    ('["motion"]', 'name = "param:nothing"', r"teach.outputs\[1\]",
+     r"the scene declares no parameter 'nothing' \(it has intensity\)"),
+    ('["motion"]', 'name = "mute:bass"', r"teach.outputs\[1\]",
+     r"the scene has no voice 'bass' \(it has lead\)"),
+    ('["motion"]', 'name = "scene"', r"teach.outputs\[1\]", "give choices"),
+    ('["motion"]', 'name = "volume"', r"teach.outputs\[1\]", "use param:<name>, mute:<voice>"),
+])
+def test_teach_errors_name_the_key_they_are_about(inputs: str, output: str, where: str,
+                                                  what: str) -> None:
+    """A [teach] table checked against the rest of the scene says which input or output is
+    wrong, not "(top level)"."""
+    with pytest.raises(SceneError, match=rf"scene file inline: {where}: .*{what}") as info:
+        parse_scene(TEACH_SCENE.format(inputs=inputs, output=output), "inline")
+    assert "(top level)" not in str(info.value)
+    ok = parse_scene(TEACH_SCENE.format(inputs='["motion", "param:intensity"]',
+                                        output='name = "param:intensity"'), "inline")
+    assert ok.teach is not None and [o.name for o in ok.teach.outputs] == [
+        "tempo", "param:intensity"]

@@ -34,7 +34,7 @@ def add_parser(sub: Subparsers) -> None:
                     "stop-running/clear/outputs go to the running engine's OSC control port; "
                     "show and train --offline read the scene's files.")
     p.add_argument("action", choices=[*ACTIONS, "show"])
-    p.add_argument("values", nargs="*", type=float,
+    p.add_argument("values", nargs="*", type=float, default=[],  # default: not "required"
                    help="with outputs: the values, in the order of the scene's [teach] outputs")
     p.add_argument("--to", metavar="HOST:PORT",
                    help="the engine's OSC control port (default: the config's [control])")

@@ -12,6 +12,15 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, ValidationError
 
 
+class LocatedError(ValueError):
+    """A check that spans the whole scene but is about one key: ``where`` names that key, so
+    the message reads ``teach.inputs: ...`` rather than ``(top level): ...``."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 def _unwrap(tp: Any) -> Any:
     """Strip Annotated and Optional."""
     while True:
@@ -127,6 +136,9 @@ def describe_errors(exc: ValidationError, data: Any, root: type[BaseModel],
             msg = f"missing (required): one of {', '.join(kinds)}"
         elif kind == "value_error":
             msg = str(err["msg"]).removeprefix("Value error, ")
+            located = ctx.get("error")
+            if isinstance(located, LocatedError):
+                where = ".".join(x for x in (where, located.where) if x)
         else:
             msg = f"{err['msg'][0].lower()}{err['msg'][1:]} (got {_short(err.get('input'))})"
         lines.append(f"{where or '(top level)'}{hint}: {msg}")

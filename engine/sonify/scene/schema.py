@@ -60,7 +60,7 @@ from sonify.scene.mapping import (
     VelocityMapping,
     check_feature,
 )
-from sonify.scene.messages import describe_errors
+from sonify.scene.messages import LocatedError, describe_errors
 from sonify.util import tomlfile
 
 SCENES_ENV = "SONIFY_SCENES"
@@ -603,26 +603,30 @@ TEACH_OUTPUTS = ("tempo", "master", "transpose", "scene")
 
 def _check_teach(scene: Scene, teach: TeachSpec) -> None:
     for name in teach.inputs:
-        check_feature(name)
+        try:
+            check_feature(name)
+        except ValueError as exc:
+            raise LocatedError("teach.inputs", str(exc)) from None
     voices = {v.name for v in scene.voices}
-    for out in teach.outputs:
+    for i, out in enumerate(teach.outputs):
+        where = f"teach.outputs[{i}]"
         kind, _, arg = out.name.partition(":")
         if out.name in TEACH_OUTPUTS:
             if out.name == "scene" and out.choices is None:
-                raise ValueError("[teach] output 'scene' picks a scene: give choices = "
-                                 "[\"<scene>\", ...]")
+                raise LocatedError(where, "output 'scene' picks a scene: give choices = "
+                                          "[\"<scene>\", ...]")
         elif kind == "param" and arg:
             if arg not in scene.params:
-                raise ValueError(f"[teach] output {out.name!r}: the scene declares no "
-                                 f"parameter {arg!r} (it has "
-                                 f"{', '.join(scene.params) or 'none'})")
+                raise LocatedError(where, f"output {out.name!r}: the scene declares no "
+                                          f"parameter {arg!r} (it has "
+                                          f"{', '.join(scene.params) or 'none'})")
         elif kind == "mute" and arg:
             if arg not in voices:
-                raise ValueError(f"[teach] output {out.name!r}: the scene has no voice "
-                                 f"{arg!r} (it has {', '.join(sorted(voices)) or 'none'})")
+                raise LocatedError(where, f"output {out.name!r}: the scene has no voice "
+                                          f"{arg!r} (it has {', '.join(sorted(voices)) or 'none'})")
         else:
-            raise ValueError(f"[teach] output {out.name!r}: use param:<name>, mute:<voice>, "
-                             f"{', '.join(TEACH_OUTPUTS)}")
+            raise LocatedError(where, f"output {out.name!r}: use param:<name>, mute:<voice>, "
+                                      f"{', '.join(TEACH_OUTPUTS)}")
 
 
 # -- the scene ------------------------------------------------------------------------------------
