@@ -45,11 +45,17 @@ def test_rows_time_the_engine_against_the_peer_and_the_reference(measured: dict)
         assert r.speedup == pytest.approx(r.peer_ms / r.engine_ms, rel=0.02)
         assert r.reference_speedup == pytest.approx(r.reference_ms / r.engine_ms, rel=0.02)
         assert r.floor_ratio == pytest.approx(r.engine_ms / r.floor_ms, rel=0.05)
+        # the yardstick: OpenCV's SIMD primitives for the luma part, against the same floor
+        assert r.luma_simd_ms is not None and r.luma_simd_ms > 0
+        assert r.luma_simd_floor_ratio == pytest.approx(r.luma_simd_ms / r.floor_ms, rel=0.05)
         if r.engine_2t_ms is not None:
             assert r.threads_speedup == pytest.approx(r.engine_ms / r.engine_2t_ms, rel=0.02,
                                                       abs=0.01)
     table = format_table(measured["rows"])
     assert "peer ms" in table and "vs peer" in table and "1080p" in table
+    assert "luma simd/floor" in table
+    floor = measured["targets"]["engine_vs_floor_1080p"]
+    assert floor.note.startswith("OpenCV's SIMD primitives for the luma part"), floor.note
 
 
 def test_every_target_of_the_issue_is_in_the_json_with_one_shape(measured: dict) -> None:

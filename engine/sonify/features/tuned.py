@@ -285,6 +285,36 @@ def _stars(lum: np.ndarray, buf: _Buffers) -> tuple[int, np.ndarray]:
     return reference.peaks(lum, ys, xs, points)  # sparse: the specification's own test
 
 
+class LumaPrimitives:
+    """Only the luma-derived part of the feature set, as OpenCV's hand-written SIMD primitives
+    run once each on one thread: BGR2GRAY, ``meanStdDev``, ``spatialGradient``, the
+    8-neighbour Laplacian (``filter2D`` into int16), the 32-bin ``calcHist`` and ``absdiff``
+    against the previous luma.
+
+    It computes no features (no colour, no orientation, no edge test, no bright points, no
+    centroids): ``sonify bench`` times it beside the read floor to show what a subset of the
+    work costs in vectorised code written by hand, the yardstick for the kernel's own floor
+    ratio. Call it as ``(image, prev_luma)``, like the other contenders.
+    """
+
+    def __init__(self) -> None:
+        self._buf: _Buffers | None = None
+
+    def __call__(self, image: np.ndarray, prev_luma: np.ndarray | None) -> None:
+        h, w = image.shape[:2]
+        if self._buf is None or self._buf.shape != (h, w):
+            self._buf = _Buffers(h, w)
+        buf = self._buf
+        lum = buf.luma[0]
+        cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=lum)
+        cv2.meanStdDev(lum)
+        cv2.spatialGradient(lum, buf.gx, buf.gy)
+        cv2.filter2D(lum, cv2.CV_16S, reference.LAPLACE8, dst=buf.lap)
+        cv2.calcHist([lum], [0], None, [C.LUMA_HIST_BINS], [0, 256])
+        if prev_luma is not None:
+            cv2.absdiff(lum, prev_luma, dst=buf.diff)
+
+
 _default = TunedPeer()
 
 

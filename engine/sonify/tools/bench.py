@@ -11,7 +11,11 @@ contender alike:
 - ``reference``: the same feature set the plain, readable OpenCV/NumPy way (``reference.py``,
   the specification), one thread, kept for continuity;
 - ``default``: the analysis as ``sonify run`` configures it (downscale, kernel, smoothing, mood);
-- ``floor``: one read pass over the frame, the memory floor.
+- ``floor``: one read pass over the frame, the memory floor;
+- ``luma_simd``: only the luma part of the work (grey, mean and deviation, Sobel, Laplacian,
+  luma histogram, frame difference) as OpenCV's hand-written SIMD primitives
+  (``tuned.LumaPrimitives``): no features, a yardstick for the floor ratio. A subset of the
+  work in vectorised code written by hand already costs this many floors.
 
 Absolute times drift on a shared machine; the ratios printed beside them hold.
 """
@@ -55,6 +59,8 @@ class BenchRow:
     reference_speedup: float  # reference_ms / engine_ms
     floor_ratio: float  # engine_ms / floor_ms
     threads_speedup: float | None  # engine_ms / engine_2t_ms
+    luma_simd_ms: float | None = None  # OpenCV's SIMD primitives for the luma part alone
+    luma_simd_floor_ratio: float | None = None  # luma_simd_ms / floor_ms
 
 
 def kernel_has_threads() -> bool:
@@ -108,6 +114,7 @@ def run_analysis_bench(resolutions: list[str], rounds: int = 7, seed: int = 0,
             "peer": peer.frame_stats,
             "reference": reference.frame_stats,
             "floor": lambda cur, pl: kernels.read_floor(cur),
+            "luma_simd": tuned.LumaPrimitives(),
         }
         if threads:
             contenders["engine_2t"] = functools.partial(kernels.frame_stats, luma_out=luma_out,
@@ -133,27 +140,36 @@ def run_analysis_bench(resolutions: list[str], rounds: int = 7, seed: int = 0,
             round(med["floor"], 4), round(med["peer"] / med["engine"], 2),
             round(med["reference"] / med["engine"], 2),
             round(med["engine"] / max(med["floor"], 1e-9), 1),
-            None if two is None else round(med["engine"] / two, 2)))
+            None if two is None else round(med["engine"] / two, 2),
+            round(med["luma_simd"], 3), round(med["luma_simd"] / max(med["floor"], 1e-9), 1)))
     return rows
 
 
 def format_table(rows: list[BenchRow]) -> str:
     head = (f"{'resolution':<10} {'engine ms':>9} {'2 thr ms':>8} {'peer ms':>8} "
             f"{'vs peer':>8} {'ref ms':>8} {'vs ref':>7} {'default ms':>10} {'floor ms':>8} "
-            f"{'eng/floor':>9}")
+            f"{'eng/floor':>9} {'luma simd/floor':>15}")
     lines = [head, "-" * len(head)]
     for r in rows:
         two = "-" if r.engine_2t_ms is None else f"{r.engine_2t_ms:.2f}"
         lines.append(f"{r.resolution:<10} {r.engine_ms:>9.2f} {two:>8} {r.peer_ms:>8.2f} "
                      f"{r.speedup:>7.2f}x {r.reference_ms:>8.1f} {r.reference_speedup:>6.1f}x "
-                     f"{r.default_ms:>10.2f} {r.floor_ms:>8.3f} {r.floor_ratio:>8.1f}x")
+                     f"{r.default_ms:>10.2f} {r.floor_ms:>8.3f} {r.floor_ratio:>8.1f}x "
+                     f"{_ratio(r.luma_simd_floor_ratio):>15}")
     lines.append("")
     lines.append("engine: fused numba kernels at full resolution, 1 thread (2 thr: two row "
                  "bands); peer: the same features as tuned OpenCV (features/tuned.py), 1 thread;")
     lines.append("ref: the readable OpenCV/NumPy specification (reference.py); default: "
                  "downscale + kernels + smoothing + mood as `sonify run` analyses;")
-    lines.append("floor: one read pass over the frame. Medians of interleaved rounds.")
+    lines.append("floor: one read pass over the frame; luma simd: only the luma part of the "
+                 "work (grey, Sobel, Laplacian, histogram, difference)")
+    lines.append("as OpenCV's hand-written SIMD primitives, no features: a yardstick for "
+                 "eng/floor. Medians of interleaved rounds.")
     return "\n".join(lines)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}x"
 
 
 def rows_json(rows: list[BenchRow]) -> list[dict]:
