@@ -103,11 +103,12 @@ def test_bench_json_has_the_documented_fields(capsys: pytest.CaptureFixture[str]
     (row,) = json.loads(out)["rows"]
     assert set(row) == {"resolution", "engine_ms", "engine_2t_ms", "peer_ms", "reference_ms",
                         "default_ms", "floor_ms", "speedup", "reference_speedup",
-                        "floor_ratio", "threads_speedup"}
+                        "floor_ratio", "threads_speedup", "luma_simd_ms",
+                        "luma_simd_floor_ratio"}
     assert row["resolution"] == "480p"
     assert row["speedup"] == pytest.approx(row["peer_ms"] / row["engine_ms"], rel=0.02)
     assert all(row[k] > 0 for k in ("engine_ms", "peer_ms", "reference_ms", "default_ms",
-                                    "floor_ms"))
+                                    "floor_ms", "luma_simd_ms"))
 
 
 def test_bench_rejects_unknown_resolution(capsys: pytest.CaptureFixture[str]) -> None:
