@@ -204,7 +204,10 @@ class SystemdReport:
             self._next_status = now + interval
             rt.notifier.ready(status_text(scene=rt.status.scene, fps=latest.fps(),
                                           mood=rt.status.mood, state=state))
-        if rt.watchdog.poll(now):
+        # systemd's watchdog runs from READY=1 on: no ping before it. The capture loop beats as
+        # a frame arrives, before it is analysed and counted, so on a busy machine both loops
+        # could beat a moment before the first frame lets READY=1 out.
+        if self.ready_sent and rt.watchdog.poll(now):
             rt.notifier.watchdog()
         if (interval > 0 and self.ready_sent and now >= self._next_status
                 and rt.notifier.enabled):  # READY comes first; it carries the first STATUS
