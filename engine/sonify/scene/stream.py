@@ -69,7 +69,8 @@ def mood_values(address: str, label: str) -> list[tuple[str, tuple[int | float |
 def array_args(features: Features, name: str) -> tuple[float, ...]:
     """The array feature ``name`` flattened row by row, as floats rounded to ``DIGITS``."""
     flat = np.asarray(features.arrays[name], dtype=np.float64).ravel()
-    return tuple(round(float(v), DIGITS) for v in flat)
+    # tolist(): Python floats at once, not a NumPy scalar per value (every stream tick)
+    return tuple(round(v, DIGITS) for v in flat.tolist())
 
 
 def scalar_value(features: Features, name: str) -> float:
