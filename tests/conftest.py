@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +30,34 @@ IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 # load, and no test asserts timing finer than that.
 JACK_PERIOD_FRAMES = int(os.environ.get("SONIFY_TEST_JACK_PERIOD", "1024"))
 NTP_UNIX_OFFSET_S = 2208988800
+
+
+# -- the whole run: kernels compiled once, before any test ----------------------------------
+
+# What the first `sonify render ... -o x.wav` compiles: the analysis kernels (serial and
+# parallel) and the WAV master's. Run in a child so this process's numba stays untouched.
+WARM_KERNELS = """
+import tempfile
+from pathlib import Path
+
+from sonify.features.analyzer import Analyzer, AnalyzerConfig
+from sonify.render import render
+
+Analyzer(AnalyzerConfig(threads=2))
+with tempfile.TemporaryDirectory() as folder:
+    render("demo", [str(Path(folder) / "warm.wav")], duration_s=2.0)
+"""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fill numba's cache before any test runs. A test that checks what `sonify run` or
+    `render` prints, or how soon they start, expects the cache of a machine that has played
+    before; without this, the tests that compile came first only by chance of order (a test
+    run alone, or a kernel edited since the last run, broke them)."""
+    warm = subprocess.run([sys.executable, "-c", WARM_KERNELS], capture_output=True, text=True,
+                          timeout=600)
+    if warm.returncode != 0:  # the tests that analyse or master will fail and say why
+        print(f"compiling the kernels failed:\n{warm.stderr[-3000:]}", file=sys.stderr)
 
 
 def require_program(program: str, package: str) -> str:
