@@ -104,7 +104,7 @@ def test_kernel_rejects_bad_input_clearly() -> None:
 def test_kernels_are_nogil_and_cached() -> None:
     kernels.warmup_parallel()
     jitted = [kernels._frame_stats, kernels._frame_stats_parallel, kernels._read_pass,
-              kernels._normalise_stars]
+              kernels._normalise_stars, kernels._band_outputs, kernels._add_into]
     jitted += [getattr(kernels_band, name) for name in dir(kernels_band)
                if isinstance(getattr(kernels_band, name), Dispatcher)]
     assert len(jitted) >= 12
@@ -126,8 +126,10 @@ def test_read_floor_reads_every_word() -> None:
     assert kernels.read_floor(img) != 0
 
 
-def _raw(image: np.ndarray, prev: np.ndarray | None, bands: int) -> list[np.ndarray]:
-    """Every output of the kernel itself: serial for bands == 0, else the parallel variant."""
+def _raw(image: np.ndarray, prev: np.ndarray | None, bands: int,
+         workers: int = 2) -> list[np.ndarray]:
+    """Every output of the kernel itself: serial for bands == 0, else the parallel variant
+    with ``bands`` bands taken from its queue by ``workers`` workers."""
     h, w = image.shape[:2]
     outs = [np.zeros(kernels.N_ACC, np.int64), np.zeros(12, np.int64), np.zeros(8, np.int64),
             np.zeros(32, np.int64), np.zeros((8, 8), np.int64), np.zeros((16, 3)),
@@ -137,7 +139,7 @@ def _raw(image: np.ndarray, prev: np.ndarray | None, bands: int) -> list[np.ndar
     if bands == 0:
         kernels._frame_stats(*args, *outs)
     else:
-        kernels._frame_stats_parallel(*args, *outs, bands)
+        kernels._frame_stats_parallel(*args, *outs, bands, workers)
     return [lum, *outs]
 
 
@@ -157,18 +159,28 @@ def _frames_for_bands() -> list[tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
-@pytest.mark.parametrize("bands", [1, 2, 3, 5, 7])
-def test_bands_are_identical_to_one_thread(bands: int) -> None:
-    """Any split into row bands (heights not divisible by it, bands of one row) gives the same
-    integers, luma and bright points as the serial kernel, bit for bit."""
+@pytest.mark.parametrize(("bands", "workers"), [(1, 2), (2, 2), (3, 2), (5, 2), (7, 2),
+                                                (8, 2), (8, 1), (2, 3), (1, 3)])
+def test_bands_are_identical_to_one_thread(bands: int, workers: int) -> None:
+    """Any split into row bands (heights not divisible by it, bands of one row), taken from the
+    queue by any number of workers (fewer or more than the bands), gives the same integers,
+    luma and bright points as the serial kernel, bit for bit."""
     for image, prev in _frames_for_bands():
         if bands > image.shape[0]:
             continue
         for p in (None, reference.luma(prev) if prev.ndim == 3 else prev):
             want = _raw(image, p, 0)
-            got = _raw(image, p, bands)
+            got = _raw(image, p, bands, workers)
             for a, b in zip(got, want, strict=True):
                 np.testing.assert_array_equal(a, b)
+
+
+def test_band_count_gives_each_thread_several_bands_of_enough_rows() -> None:
+    assert kernels.band_count(2160, 2) == 2 * kernels.BANDS_PER_THREAD
+    assert kernels.band_count(1080, 4) == 4 * kernels.BANDS_PER_THREAD
+    assert kernels.band_count(160, 2) == 160 // kernels.MIN_BAND_ROWS < 8  # short: fewer
+    assert kernels.band_count(40, 2) == 2  # never fewer bands than threads
+    assert kernels.band_count(3, 3) == 3
 
 
 def test_two_threads_give_the_same_features_as_one() -> None:

@@ -6,12 +6,15 @@ the stencils and the bright points), which is what makes analysis cheap enough t
 music its time. This module runs that band kernel and turns its integer sums into features:
 
 - one thread (``threads=1``, the default and the live path): one band, the whole frame;
-- several threads (``threads=N``, full-resolution and offline analysis): ``prange`` over N row
-  bands, each with its own halo rows and outputs. The sums are integers, merged exactly; the
+- several threads (``threads=N``, full-resolution and offline analysis): N workers take row
+  bands (four each, of at least 32 rows: ``band_count``) from an atomic counter, so a worker
+  whose core is busy with another process does fewer bands instead of holding the frame up.
+  Each band has its own halo rows and outputs. The sums are integers, merged exactly; the
   bright points are merged band by band (raster order) by level, so the result is identical to
-  one thread, bit for bit. Parallel calls hold a lock: numba's workqueue layer (its fallback
-  when neither TBB nor OpenMP loads; OpenMP does here) aborts when two Python threads enter it
-  at once, and two callers would only oversubscribe the cores anyway. The thread count is set
+  one thread, bit for bit, whichever worker took which band. Parallel calls hold a lock:
+  numba's workqueue layer (its fallback when neither TBB nor OpenMP loads; OpenMP does here)
+  aborts when two Python threads enter it at once, and two callers would only oversubscribe
+  the cores anyway. The thread count is set
   per call and restored (``set_num_threads`` inside the kernel would make numba refuse to
   cache it).
 
@@ -36,6 +39,15 @@ time swings 3x with the neighbours' load), 1080p demo frames unless said:
   slower); two hue sectors packed into one int32's halves (10% of the colour loop, but the
   256-pixel blocks that keep the halves from overflowing stopped the loop vectorising: the
   inner ``range(c0, min(c0 + 256, w))`` compiled to scalar code, 12x slower);
+- the floor ratio: OpenCV's hand-written SIMD for only the luma part of the work (grey,
+  meanStdDev, spatialGradient, the Laplacian, calcHist, absdiff: no colour, no orientation, no
+  bright points) takes 14-15 read floors at 1080p (``sonify bench``'s ``luma simd/floor``), so
+  10 floors for the whole feature set is out of reach of vectorised code, hand-written or
+  not. Also tried: counting the luma histogram two pixels at a time (a 32 x 32 joint count,
+  half the increments: 8% of that loop, 1% of the kernel, not kept); FMA contraction and
+  reciprocal division (``fastmath`` contract/arcp/afn: no change); the hue histogram in a loop
+  of its own (2.87 against 2.46 ms for the colour row: the second read and conversion cost
+  more than the registers it frees);
 - threads: at 4K, 2 threads against 1 took 11.0-11.7 against 19.3-21.6 ms (1.75-1.85x, wall
   medians, interleaved) whenever the second core was free; while another process held it the
   ratio was 0.95-1.0 (the two bands then share one core). The CPU time of 2 threads is within
@@ -51,6 +63,8 @@ import threading
 import numba
 import numpy as np
 from numba import prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from sonify.features import constants as C
 from sonify.features.kernels_band import (
@@ -82,6 +96,11 @@ from sonify.util.numbacache import forget_stale_in
 # parallel variants: the same flags plus numba's thread pool
 pjit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, parallel=True)
 _parallel_lock = threading.Lock()
+# compiled by warmup_parallel only (threads > 1), so not a sign of a cold cache when missing
+COMPILED_ON_DEMAND = frozenset({"_frame_stats_parallel", "_band_outputs", "_add_into"})
+# row bands per thread in a parallel call (see band_count), and the fewest rows a band may have
+BANDS_PER_THREAD = 4
+MIN_BAND_ROWS = 32
 _parallel_started = False
 
 
@@ -141,6 +160,47 @@ def _frame_stats(
     _grid_means(gridsum, h, w, grid)
 
 
+@jit
+def _band_outputs(bands: int, acc: np.ndarray, hue_raw: np.ndarray, orient: np.ndarray,
+                  lhist: np.ndarray, gridsum: np.ndarray, stars: np.ndarray) -> tuple:
+    """Each band's own outputs, zeroed, and the band queue's counter (in a plain ``@jit``
+    function: in the parallel one each ``np.zeros`` would become a parallel region)."""
+    return (np.zeros((bands, acc.shape[0]), np.int64),
+            np.zeros((bands, hue_raw.shape[0]), np.int64),
+            np.zeros((bands, orient.shape[0]), np.int64),
+            np.zeros((bands, lhist.shape[0]), np.int64),
+            np.zeros((bands, gridsum.shape[0], gridsum.shape[1]), np.int64),
+            np.zeros((bands, stars.shape[0], 3), np.float64),
+            np.zeros(bands, np.int64),
+            np.zeros(1, np.int64))
+
+
+@jit
+def _add_into(total: np.ndarray, part: np.ndarray) -> None:
+    for i in range(total.shape[0]):
+        total[i] += part[i]
+
+
+@intrinsic
+def _fetch_add(typingctx, counter, value):  # type: ignore[no-untyped-def]
+    """``counter[0] += value`` as one atomic instruction (LLVM ``atomicrmw add``): returns the
+    value before. numba has no atomics of its own; the band queue of ``_frame_stats_parallel``
+    needs exactly this one."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64
+            and counter.ndim == 1 and isinstance(value, types.Integer)):
+        return None
+    sig = types.int64(counter, types.int64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        arrty = signature.args[0]
+        arr = context.make_array(arrty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, arrty, arr,
+                                       [context.get_constant(types.intp, 0)])
+        return builder.atomic_rmw("add", ptr, args[1], "seq_cst")
+
+    return sig, codegen
+
+
 @pjit
 def _frame_stats_parallel(
     img: np.ndarray,
@@ -155,34 +215,46 @@ def _frame_stats_parallel(
     stars: np.ndarray,
     grid: np.ndarray,
     bands: int,
+    workers: int,
 ) -> None:
-    """``bands`` row bands on numba's threads (the caller sets how many: ``set_num_threads``
-    inside the kernel would make numba refuse to cache it), merged into the same outputs as one
-    thread."""
+    """``bands`` row bands shared out to ``workers`` of numba's threads (the caller sets how
+    many: ``set_num_threads`` inside the kernel would make numba refuse to cache it), merged
+    into the same outputs as one thread.
+
+    Each worker takes the next band from an atomic counter until none is left, so a worker
+    whose core is shared with another process takes fewer bands instead of holding everyone
+    up: with a fixed band per thread the frame takes as long as the slowest core allows."""
     h, w = lum.shape
-    b_acc = np.zeros((bands, acc.shape[0]), np.int64)
-    b_hue = np.zeros((bands, hue_raw.shape[0]), np.int64)
-    b_orient = np.zeros((bands, orient.shape[0]), np.int64)
-    b_lhist = np.zeros((bands, lhist.shape[0]), np.int64)
-    b_grid = np.zeros((bands, gridsum.shape[0], gridsum.shape[1]), np.int64)
-    b_stars = np.zeros((bands, stars.shape[0], 3), np.float64)
-    b_kept = np.zeros(bands, np.int64)
-    for b in prange(bands):
-        b_kept[b] = band_stats(img, prev, has_prev, lum, b * h // bands, (b + 1) * h // bands,
-                               b_acc[b], b_hue[b], b_orient[b], b_lhist[b], b_grid[b],
-                               b_stars[b])
+    b_acc, b_hue, b_orient, b_lhist, b_grid, b_stars, b_kept, queue = _band_outputs(
+        bands, acc, hue_raw, orient, lhist, gridsum, stars)
+    for _ in prange(workers):
+        while True:
+            b: int = _fetch_add(queue, 1)  # type: ignore[call-arg]
+            if b >= bands:
+                break
+            b_kept[b] = band_stats(img, prev, has_prev, lum, b * h // bands,
+                                   (b + 1) * h // bands, b_acc[b], b_hue[b], b_orient[b],
+                                   b_lhist[b], b_grid[b], b_stars[b])
     kept = 0
     for b in range(bands):  # band order is raster order: ties keep it
-        acc += b_acc[b]
-        hue_raw += b_hue[b]
-        orient += b_orient[b]
-        lhist += b_lhist[b]
-        gridsum += b_grid[b]
+        # element by element: whole-array += would make each merge a parallel region of its own
+        _add_into(acc, b_acc[b])
+        _add_into(hue_raw, b_hue[b])
+        _add_into(orient, b_orient[b])
+        _add_into(lhist, b_lhist[b])
+        _add_into(gridsum.reshape(-1), b_grid[b].reshape(-1))
         for i in range(b_kept[b]):
             kept = keep_brightest(stars, kept, b_stars[b, i, 0], b_stars[b, i, 1],
                                   b_stars[b, i, 2])
     _normalise_stars(stars, kept, h, w)
     _grid_means(gridsum, h, w, grid)
+
+
+def band_count(h: int, threads: int) -> int:
+    """Row bands for ``threads`` workers: BANDS_PER_THREAD each, so that a worker slowed by a
+    busy core hands its share to the others, but never bands under MIN_BAND_ROWS rows (each
+    band converts its halo rows again)."""
+    return max(threads, min(BANDS_PER_THREAD * threads, h // MIN_BAND_ROWS))
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -245,7 +317,8 @@ def frame_stats(
             numba.set_num_threads(threads)  # per calling thread
             try:
                 _frame_stats_parallel(flat, prev_luma, has_prev, luma_out, acc, hue_raw, orient,
-                                      lhist, gridsum, stars, grid, threads)
+                                      lhist, gridsum, stars, grid, band_count(h, threads),
+                                      threads)
             finally:
                 numba.set_num_threads(before)
     return finalize(acc, hue_raw, orient, lhist, grid, stars, h, w, has_prev), luma_out

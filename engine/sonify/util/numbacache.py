@@ -86,11 +86,14 @@ def use_writable_cache() -> str | None:
 def needs_compiling(module: object) -> bool:
     """Whether numba's cache holds nothing for the ``cache=True`` functions of ``module`` (a
     loaded module): the first start, after an update, or with a cache that cannot be written.
-    False when numba's cache cannot be inspected (say nothing rather than something untrue)."""
+    Functions named in the module's ``COMPILED_ON_DEMAND`` (the parallel variants, compiled
+    only when asked for) do not count. False when numba's cache cannot be inspected (say
+    nothing rather than something untrue)."""
     from numba.core.dispatcher import Dispatcher
 
-    for obj in vars(module).values():
-        if isinstance(obj, Dispatcher):
+    on_demand = getattr(module, "COMPILED_ON_DEMAND", ())
+    for name, obj in vars(module).items():
+        if isinstance(obj, Dispatcher) and name not in on_demand:
             try:  # the index numba itself checks: absent or stale (source changed) -> {}
                 if not obj._cache._cache_file._load_index():  # type: ignore[attr-defined]
                     return True
