@@ -124,3 +124,81 @@ def test_a_virtual_port_can_be_connected_to_by_a_synth(midi_dump: Any, jack_serv
     out.send(NoteOn(0.0, 5, 70, 80))
     out.close()
     assert midi_dump.wait_for(1) == [[0x95, 70, 80]]
+
+
+class _InactiveClient:
+    """A JACK client with a MIDI input port that is registered but not active yet, as a synth
+    is for a moment while it starts (libjack through ctypes: no tool makes one on purpose)."""
+
+    def __init__(self, name: str) -> None:
+        import ctypes
+
+        from sonify.midi.watch import _load_libjack
+
+        lib = _load_libjack()
+        assert lib is not None, "libjack not found"
+        lib.jack_port_register.restype = ctypes.c_void_p
+        lib.jack_port_register.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                                           ctypes.c_ulong, ctypes.c_ulong]
+        status = ctypes.c_int(0)
+        self.lib = lib
+        self.client = lib.jack_client_open(name.encode(), 1, ctypes.byref(status))  # NoStart
+        assert self.client, f"jack_client_open failed: status {status.value}"
+        self.port = lib.jack_port_register(self.client, b"in", b"8 bit raw midi", 1, 0)
+        assert self.port
+        self.name = f"{name}:in"
+
+    def connections(self) -> int:
+        return int(self.lib.jack_port_connected(self.port))
+
+    def activate(self) -> None:
+        assert self.lib.jack_activate(self.client) == 0
+
+    def close(self) -> None:
+        self.lib.jack_client_close(self.client)
+
+
+def test_a_port_whose_client_is_not_active_yet_is_connected_again(jack_server: Any) -> None:
+    """JACK refuses a connection to a client that has registered its port but is not active
+    yet, and rtmidi does not say so: the output looks once whether the connection took and
+    connects again (with the reconnect's panic) instead of playing into nothing."""
+    import time
+
+    from sonify.midi.ports import CONNECTION_CHECK_S
+
+    late = _InactiveClient("latesynth")
+    out = MidiOutput(port=late.name, api="jack", client_name="sonify-late")
+    reconnects: list[Output] = []
+    out.on_reconnect = reconnects.append
+    try:
+        assert out.target == late.name
+        assert late.connections() == 0  # refused: the client is not active
+        late.activate()
+        out.poll()  # too soon to look: nothing changes
+        assert reconnects == [] and late.connections() == 0
+        time.sleep(CONNECTION_CHECK_S + 0.1)
+        out.poll()
+        assert late.connections() == 1, "the output did not connect again"
+        assert out.connected and reconnects == [out] and out.stats.reconnects == 1
+        time.sleep(CONNECTION_CHECK_S + 0.1)
+        out.poll()  # looked once per connection: a good one is left alone
+        assert late.connections() == 1 and reconnects == [out]
+    finally:
+        out.close()
+        late.close()
+
+
+def test_a_connection_that_took_is_checked_once_and_left_alone(midi_dump: Any) -> None:
+    import time
+
+    from sonify.midi.ports import CONNECTION_CHECK_S
+
+    out = MidiOutput(port=midi_dump.port, api="jack")
+    reconnects: list[Output] = []
+    out.on_reconnect = reconnects.append
+    time.sleep(CONNECTION_CHECK_S + 0.1)
+    out.poll()
+    assert out.connected and reconnects == [] and out.stats.reconnects == 0
+    out.send(NoteOn(0.0, 0, 60, 100))
+    out.close()
+    assert midi_dump.wait_for(1) == [[0x90, 60, 100]]

@@ -69,6 +69,11 @@ CONNECTED = "connected"
 RECONNECTED = "reconnected"
 
 
+CONNECTION_CHECK_S = 0.25
+"""How long after connecting to a port ``MidiPort.poll`` looks whether JACK made the
+connection (it refuses one to a client that is not active yet, and rtmidi does not say)."""
+
+
 class MidiPortError(Exception):
     """A MIDI system or port cannot be used; the message says which, why and what to do."""
 
@@ -217,6 +222,7 @@ class MidiPort:
         self._setup = setup
         self._teardown = teardown
         self.target: str | None = None  # full name of the port we are connected to
+        self._verify_at: float | None = None  # when to look whether the connection took
         self.own_name: str | None = None  # our virtual port's full name, when it can be seen
         self.lost_at: float | None = None  # monotonic time the port or the system went away
         self.last_target: str | None = None  # the port we were connected to last
@@ -268,15 +274,15 @@ class MidiPort:
             direction = "output" if self.is_output else "input"
             raise VirtualPortError(f"cannot create the virtual MIDI {direction} port "
                                    f"{self.virtual!r} with {self.api}: {exc}") from None
-        self.own_name = self._own_port_name(before)
+        self.own_name = self._own_port_name(before, self.virtual)
 
-    def _own_port_name(self, before: set[str] | None) -> str | None:
-        """Our virtual port's full name: the one that appeared (JACK may have renamed the
-        client when the name was taken)."""
+    def _own_port_name(self, before: set[str] | None, short: str | None) -> str | None:
+        """Our port's full name: the one named ``short`` that appeared (JACK may have renamed
+        the client when the name was taken)."""
         if before is None or self.watch is None:
             return None
         after = self.watch.port_names(self.is_output) or set()
-        new = [n for n in after - before if n.endswith(f":{self.virtual}")]
+        new = [n for n in after - before if n.endswith(f":{short}")]
         return new[0] if len(new) == 1 else None
 
     def ports(self) -> list[str]:
@@ -297,12 +303,18 @@ class MidiPort:
             return False
         if self.midi.is_port_open():
             self.midi.close_port()
+        before = self.watch.port_names(self.is_output) if self.watch is not None else None
         self.midi.open_port(i, self.own_port)
         # rtmidi opens by index: make sure the list did not change under us
         if self.midi.get_port_name(i) != ports[i]:
             self.midi.close_port()
             return False
         self.target = self.last_target = ports[i]
+        self.own_name = self._own_port_name(before, self.own_port)
+        # JACK refuses to connect a port whose client is not active yet (a synth that has
+        # registered its port but not started), and rtmidi does not say so: look once, a
+        # moment later, whether the connection is there (see _connection_refused)
+        self._verify_at = time.monotonic() + CONNECTION_CHECK_S if self.own_name else None
         self._ring = RingGuard()
         logger.info("%s: connected to %r (%s)", self.label, self.target, self.api)
         return True
@@ -329,16 +341,32 @@ class MidiPort:
             return change
         ports = list(self.midi.get_ports())
         if self.target is not None:
-            if self.target in ports:
+            if self.target in ports and not self._connection_refused():
                 return change
-            self._lose(f"MIDI port {self.target!r}")
+            if self.target in ports:
+                logger.warning("%s: the connection to %r did not take (JACK refuses one to a "
+                               "client that is not active yet); connecting again", self.label,
+                               self.target)
+                self.lost_at = time.monotonic()
+            else:
+                self._lose(f"MIDI port {self.target!r}")
             self.target = None
+            self.own_name = None
             if self.midi.is_port_open():
                 self.midi.close_port()
             change = LOST
         if not self.connect(ports):
             return change
         return self._back()
+
+    def _connection_refused(self) -> bool:
+        """Whether the connection ``connect`` asked for is missing, looked at once,
+        CONNECTION_CHECK_S after it (JACK lists a connection once the server has made it).
+        Only once: a connection the user removes later, in a patchbay, stays removed."""
+        if self._verify_at is None or time.monotonic() < self._verify_at:
+            return False
+        self._verify_at = None
+        return self.listeners() == 0
 
     def _lose(self, what: str) -> None:
         if self.midi is not None and (self.virtual is not None or self.target is not None):
@@ -394,7 +422,7 @@ class MidiPort:
                 f"for it (the server is stalled)")
 
     def listeners(self) -> int | None:
-        """How many connections our virtual port has (None when that cannot be seen)."""
+        """How many connections our port has (None when that cannot be seen)."""
         if self.own_name is None or self.watch is None or self.midi is None:
             return None
         return self.watch.listeners(self.own_name)
