@@ -3,6 +3,8 @@ that goes away and comes back (the ALSA sequencer's device, faked)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sonify.midi import ports
@@ -90,3 +92,56 @@ def test_open_client_refuses_a_system_that_is_gone(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ports, "_candidates", lambda api: ["alsa"])
     with pytest.raises(ports.MidiPortError, match="ALSA sequencer is gone"):
         ports.open_client(ports.rtmidi.MidiOut, "alsa", "sonify-test")
+
+
+class _Cycles:
+    """A watch whose process-cycle frame moves at the times given (monotonic seconds)."""
+
+    def __init__(self, moves_at: list[float], period: int = 1024) -> None:
+        self.moves_at = moves_at
+        self.period = period
+        self.reads = 0
+
+    def frame(self) -> int | None:
+        self.reads += 1
+        now = time.monotonic()
+        return self.period * sum(1 for t in self.moves_at if t <= now)
+
+
+class _Drained:
+    """The two attributes of MidiPort that wait_cycles reads."""
+
+    def __init__(self, watch: object | None) -> None:
+        self.watch = watch
+        self.live = True
+
+
+def test_wait_cycles_returns_after_two_cycles_of_the_server() -> None:
+    from sonify.midi.ports import MidiPort
+
+    start = time.monotonic()
+    watch = _Cycles([start + 0.05, start + 0.10, start + 0.15])
+    assert MidiPort.wait_cycles(_Drained(watch), 2, 2.0) is True  # type: ignore[arg-type]
+    took = time.monotonic() - start
+    assert 0.09 <= took < 1.0  # two moves after the call: the second at 0.10 s
+
+
+def test_wait_cycles_gives_up_on_a_server_that_runs_none() -> None:
+    from sonify.midi.ports import MidiPort
+
+    start = time.monotonic()
+    assert MidiPort.wait_cycles(_Drained(_Cycles([])), 2, 0.2) is False  # type: ignore[arg-type]
+    assert 0.2 <= time.monotonic() - start < 1.5
+
+
+def test_wait_cycles_does_not_wait_where_there_are_no_cycles() -> None:
+    from sonify.midi.ports import MidiPort
+
+    class NoFrames:
+        def frame(self) -> None:
+            return None
+
+    start = time.monotonic()
+    assert MidiPort.wait_cycles(_Drained(None)) is True  # type: ignore[arg-type]
+    assert MidiPort.wait_cycles(_Drained(NoFrames())) is True  # type: ignore[arg-type]
+    assert time.monotonic() - start < 0.1

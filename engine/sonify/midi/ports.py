@@ -69,6 +69,9 @@ CONNECTED = "connected"
 RECONNECTED = "reconnected"
 
 
+DRAIN_LIMIT_S = 1.0
+"""The longest ``MidiPort.wait_cycles`` waits for a server's process cycles."""
+CYCLE_POLL_S = 0.002  # how often it looks at the cycle counter meanwhile
 CONNECTION_CHECK_S = 0.25
 """How long after connecting to a port ``MidiPort.poll`` looks whether JACK made the
 connection (it refuses one to a client that is not active yet, and rtmidi does not say)."""
@@ -420,6 +423,32 @@ class MidiPort:
             return f"the {watch.system} is gone"
         return (f"JACK has not run a process cycle while {self._ring.unconfirmed} bytes waited "
                 f"for it (the server is stalled)")
+
+    def wait_cycles(self, cycles: int = 2, limit_s: float = DRAIN_LIMIT_S) -> bool:
+        """Wait until the MIDI system has run ``cycles`` process cycles from now (JACK: its
+        frame counter moved that many times), so that what was handed to rtmidi before has
+        been read by the peer. True at once where there are no cycles to see (ALSA, CoreMIDI:
+        they deliver as they are sent); False after ``limit_s`` of a server that does not run
+        them (stalled or gone: nothing would come of waiting longer)."""
+        watch = self.watch
+        if watch is None or not self.live:
+            return True
+        last = watch.frame()
+        if last is None:
+            return True
+        deadline = time.monotonic() + limit_s
+        seen = 0
+        while seen < cycles:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(CYCLE_POLL_S)
+            now = watch.frame()
+            if now is None:
+                return True
+            if now != last:
+                seen += 1
+                last = now
+        return True
 
     def listeners(self) -> int | None:
         """How many connections our port has (None when that cannot be seen)."""

@@ -59,6 +59,7 @@ from sonify.midi.ports import (
     API_IDS,
     API_NAMES,
     CONNECTED,
+    DRAIN_LIMIT_S,
     LOST,
     RECONNECTED,
     JackServerWatch,
@@ -344,8 +345,14 @@ class MidiOutput(Output):
         # JACK hands our messages to the peer during its next process cycles; rtmidi's
         # close_port waits for one cycle only, and under load the peer may not have read them
         # yet when our port is unregistered: the final panic would be lost. Let them drain.
+        # The fixed wait is not always enough: a loaded machine's JACK can miss its cycles for
+        # longer (xruns), so wait on top for two cycles that JACK has run (a second at most).
         port = self._port
-        wait_s = self.drain_s - (time.monotonic() - self._last_send)
+        since = time.monotonic() - self._last_send
+        wait_s = self.drain_s - since
         if wait_s > 0 and port.live:
             time.sleep(wait_s)
+        if since < self.drain_s + DRAIN_LIMIT_S and not port.wait_cycles():
+            logger.warning("%s: JACK ran no process cycle in %.1f s at close: the last messages "
+                           "may not have reached %r", self.name, DRAIN_LIMIT_S, port.target)
         port.close()
