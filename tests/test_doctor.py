@@ -359,7 +359,7 @@ def test_sonify_doctor_console_script(tmp_path: Path) -> None:
 
     config = tmp_path / "box.toml"
     config.write_text('[source]\ninput = "demo"\n[midi]\nenabled = false\n'
-                      "[control]\nport = 0\n[http]\nport = 0\n")
+                      "[control]\nport = 0\noscquery_port = 0\n[http]\nport = 0\n")
     exe = Path(sys.executable).with_name("sonify")
     done = subprocess.run([str(exe), "doctor", "--config", str(config), "--json"],
                           capture_output=True, text=True, timeout=300)
