@@ -298,21 +298,23 @@ class LumaPrimitives:
     """
 
     def __init__(self) -> None:
-        self._buf: _Buffers | None = None
+        self._shape: tuple[int, int] | None = None
 
     def __call__(self, image: np.ndarray, prev_luma: np.ndarray | None) -> None:
         h, w = image.shape[:2]
-        if self._buf is None or self._buf.shape != (h, w):
-            self._buf = _Buffers(h, w)
-        buf = self._buf
-        lum = buf.luma[0]
+        if self._shape != (h, w):  # only the buffers these primitives write
+            self._shape = (h, w)
+            self._lum = np.empty((h, w), np.uint8)
+            self._diff = np.empty((h, w), np.uint8)
+            self._gx, self._gy, self._lap = (np.empty((h, w), np.int16) for _ in range(3))
+        lum = self._lum
         cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=lum)
         cv2.meanStdDev(lum)
-        cv2.spatialGradient(lum, buf.gx, buf.gy)
-        cv2.filter2D(lum, cv2.CV_16S, reference.LAPLACE8, dst=buf.lap)
+        cv2.spatialGradient(lum, self._gx, self._gy)
+        cv2.filter2D(lum, cv2.CV_16S, reference.LAPLACE8, dst=self._lap)
         cv2.calcHist([lum], [0], None, [C.LUMA_HIST_BINS], [0, 256])
         if prev_luma is not None:
-            cv2.absdiff(lum, prev_luma, dst=buf.diff)
+            cv2.absdiff(lum, prev_luma, dst=self._diff)
 
 
 _default = TunedPeer()
